@@ -1,0 +1,13 @@
+/* daemon/captionctl.h — the subcommands of captionctl, one file each.
+ *
+ * Each takes the arguments after its own name (argv[0] is the subcommand)
+ * and returns the process exit status: 0 success, 1 the input was bad (the
+ * one-line reason is on stderr), 2 usage error.
+ */
+#ifndef CAPTIOND_DAEMON_CAPTIONCTL_H
+#define CAPTIOND_DAEMON_CAPTIONCTL_H
+
+int ctl_inspect_main(int argc, char **argv);
+int ctl_tokenize_main(int argc, char **argv);
+
+#endif
