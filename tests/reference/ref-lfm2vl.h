@@ -143,6 +143,10 @@ int ref_lm_forward_full(const struct ref_model *m, const int32_t *ids, uint32_t 
 int ref_generate_greedy(const struct ref_model *m, struct ref_state *s, const int32_t *prompt,
 			uint32_t n_prompt, const float *slot_rows, uint32_t n_slot_rows,
 			uint32_t n_gen, int32_t *out);
+/* The decode half of ref_generate_greedy: s has consumed the prompt and
+ * last_logits [V] are its last position's logits. */
+int ref_greedy_continue(const struct ref_model *m, struct ref_state *s, const float *last_logits,
+			uint32_t n_gen, int32_t *out);
 
 /* Encode one image as a single crop: smart resize (HF, min/max tokens 64/256)
  * with the Pillow resampler when the size is not already a fixed point, then
