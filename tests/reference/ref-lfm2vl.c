@@ -951,21 +951,19 @@ static void aa_weights(float *w, uint32_t n_in, uint32_t n_out)
 	}
 }
 
-/* P [gh][gw][D] = resize of the pos_grid² table (spec §4.8): width first,
- * then height, both in f32, as PyTorch's separable antialiased kernel. */
-static int resize_pos_embd(const struct ref_model *m, uint32_t gh, uint32_t gw, float *P)
+int ref_pos_embd_resize(const float *P0, uint32_t n, uint32_t D, uint32_t gh, uint32_t gw, float *P)
 {
-	uint32_t n = m->vis.pos_grid;
-	size_t D = m->vis.width;
-	if (gh == n && gw == n) {
-		memcpy(P, m->pos_embd, (size_t)n * n * D * sizeof(float));
+	if (n == 0 || n > 64 || gh == 0 || gw == 0)
+		return -EINVAL;
+	if (gh == n && gw == n) { /* identity: LCPP skips it, HF's is exact */
+		memcpy(P, P0, (size_t)n * n * D * sizeof(float));
 		return 0;
 	}
 	float *wx = calloc((size_t)gw * n, sizeof(float)), *wy = calloc((size_t)gh * n, sizeof(float));
 	float *tmp = calloc((size_t)n * gw * D, sizeof(float)); /* [n][gw][D] */
 	int ret = 0;
-	if (!wx || !wy || !tmp || n > 64) {
-		ret = !wx || !wy || !tmp ? -ENOMEM : -EINVAL;
+	if (!wx || !wy || !tmp) {
+		ret = -ENOMEM;
 		goto out;
 	}
 	aa_weights(wx, n, gw);
@@ -975,7 +973,7 @@ static int resize_pos_embd(const struct ref_model *m, uint32_t gh, uint32_t gw, 
 			for (size_t c = 0; c < D; c++) {
 				float acc = 0.0f;
 				for (uint32_t i = 0; i < n; i++)
-					acc += wx[(size_t)x * n + i] * m->pos_embd[((size_t)j * n + i) * D + c];
+					acc += wx[(size_t)x * n + i] * P0[((size_t)j * n + i) * D + c];
 				tmp[((size_t)j * gw + x) * D + c] = acc;
 			}
 	for (uint32_t y = 0; y < gh; y++)
@@ -1072,7 +1070,7 @@ int ref_vision_encode(struct ref_model *m, const uint8_t *rgb, uint32_t w, uint3
 	*crop_h = ch;
 
 	/* Normalise, patchify in (ky, kx, c) order, embed, add positions. */
-	ret = resize_pos_embd(m, (uint32_t)gh, (uint32_t)gw, s->pos);
+	ret = ref_pos_embd_resize(m->pos_embd, v->pos_grid, v->width, (uint32_t)gh, (uint32_t)gw, s->pos);
 	if (ret < 0)
 		return ret;
 	for (size_t py = 0; py < gh; py++)

@@ -159,6 +159,10 @@ int ref_vision_encode(struct ref_model *m, const uint8_t *rgb, uint32_t w, uint3
 /* The ops, exposed for hand-checked unit cases. */
 void ref_rmsnorm(float *out, const float *x, const float *w, uint32_t n, float eps);
 void ref_rope_neox(float *x, uint32_t head_dim, uint32_t pos, float theta);
+/* NaFlex position-table resize (spec §4.8): P0 [n][n][D] (row-major y, x) to
+ * P [gh][gw][D], antialiased bilinear, align_corners false; width pass first,
+ * then height, in f32 (PyTorch's separable order). */
+int ref_pos_embd_resize(const float *P0, uint32_t n, uint32_t D, uint32_t gh, uint32_t gw, float *P);
 /* One depthwise causal conv step over d channels: state [L−1][d] holds the
  * previous s values (row 0 oldest), w [d][L]; writes c and shifts the state. */
 void ref_shortconv_step(float *c, float *state, const float *s, const float *w, uint32_t d,
