@@ -255,6 +255,12 @@ GByteArray *gb_finish(struct gguf_builder *gb, uint32_t alignment)
 		uint32_t h = 2166136261u;
 		for (const char *p = t->name; *p; p++)
 			h = (h ^ (uint8_t)*p) * 16777619u;
+		if (!t->pattern) {
+			guint at = b->len;
+			g_byte_array_set_size(b, (guint)(at + n));
+			memset(b->data + at, 0, n);
+			n = 0;
+		}
 		for (uint64_t j = 0; j < n; j++) {
 			uint8_t v = 0;
 			if (t->pattern) {
@@ -267,6 +273,56 @@ GByteArray *gb_finish(struct gguf_builder *gb, uint32_t alignment)
 		}
 		gw_pad(b, alignment);
 	}
+	return b;
+}
+
+GByteArray *gw_typed_example(uint32_t version)
+{
+	struct gguf_builder *gb = gb_new(version);
+	uint8_t u8 = 200;
+	int8_t i8 = -3;
+	uint16_t u16 = 60000;
+	int16_t i16 = -30000;
+	uint64_t u64big = UINT64_C(1) << 40;
+	uint64_t u64huge = UINT64_MAX;
+	int64_t i64neg = -5;
+	double f64 = 0.25;
+	gb_kv_raw(gb, "u8", GGUF_TYPE_UINT8, &u8, 1);
+	gb_kv_raw(gb, "i8", GGUF_TYPE_INT8, &i8, 1);
+	gb_kv_raw(gb, "u16", GGUF_TYPE_UINT16, &u16, 2); /* the test host is little-endian */
+	gb_kv_raw(gb, "i16", GGUF_TYPE_INT16, &i16, 2);
+	gb_kv_u32(gb, "u32", 4000000000u);
+	gb_kv_i32(gb, "i32", -7);
+	gb_kv_u64(gb, "u64", u64big);
+	gb_kv_raw(gb, "u64huge", GGUF_TYPE_UINT64, &u64huge, 8);
+	gb_kv_raw(gb, "i64", GGUF_TYPE_INT64, &i64neg, 8);
+	gb_kv_f32(gb, "f32", 1.5f);
+	gb_kv_raw(gb, "f64", GGUF_TYPE_FLOAT64, &f64, 8);
+	gb_kv_bool(gb, "bool", true);
+	gb_kv_str(gb, "str", "hello");
+	const int32_t ints[3] = { 0, -2, 8 };
+	gb_kv_arr_i32(gb, "arr.i32", 3, ints);
+	const float fl[2] = { 0.5f, -1.0f };
+	gb_kv_arr_f32(gb, "arr.f32", 2, fl);
+	const char *const strs[3] = { "a", "", "ccc" };
+	gb_kv_arr_str(gb, "arr.str", 3, strs);
+	gb_kv_arr_str(gb, "arr.empty", 0, NULL);
+	uint8_t u64arr[4 + 8 + 16];
+	uint32_t t = GGUF_TYPE_UINT64;
+	uint64_t n = 2, v0 = 9, v1 = UINT64_MAX;
+	memcpy(u64arr, &t, 4);
+	memcpy(u64arr + 4, &n, 8);
+	memcpy(u64arr + 12, &v0, 8);
+	memcpy(u64arr + 20, &v1, 8);
+	gb_kv_raw(gb, "arr.u64", GGUF_TYPE_ARRAY, u64arr, sizeof u64arr);
+
+	const uint64_t ne_w[2] = { 64, 3 }, ne_n[1] = { 7 }, ne_z[2] = { 0, 4 }, ne_4[4] = { 32, 2, 2, 2 };
+	gb_tensor(gb, "w", TENSOR_Q8_0, 2, ne_w, true);
+	gb_tensor(gb, "norm", TENSOR_F32, 1, ne_n, true);
+	gb_tensor(gb, "empty", TENSOR_F16, 2, ne_z, true);
+	gb_tensor(gb, "four", TENSOR_Q4_0, 4, ne_4, true);
+	GByteArray *b = gb_finish(gb, 32);
+	gb_free(gb);
 	return b;
 }
 
@@ -339,6 +395,8 @@ struct gguf_builder *gb_lfm2_mmproj(const struct gb_vision_shape *s, uint32_t wt
 {
 	struct gguf_builder *gb = gb_new(3);
 	uint64_t D = s->width, F = s->ff, P = s->proj_hidden;
+	uint32_t patch_size = s->patch_size ? s->patch_size : 16;
+	uint64_t n_pos = s->n_pos ? s->n_pos : 256;
 	gb_kv_str(gb, "general.architecture", "clip");
 	gb_kv_str(gb, "general.type", "mmproj");
 	gb_kv_u32(gb, "general.file_type", 0);
@@ -347,7 +405,7 @@ struct gguf_builder *gb_lfm2_mmproj(const struct gb_vision_shape *s, uint32_t wt
 	gb_kv_bool(gb, "clip.use_gelu", true);
 	gb_kv_u32(gb, "clip.vision.projection_dim", s->projection_dim);
 	gb_kv_u32(gb, "clip.vision.image_size", 256);
-	gb_kv_u32(gb, "clip.vision.patch_size", 16);
+	gb_kv_u32(gb, "clip.vision.patch_size", patch_size);
 	gb_kv_u32(gb, "clip.vision.embedding_length", s->width);
 	gb_kv_u32(gb, "clip.vision.feed_forward_length", s->ff);
 	gb_kv_u32(gb, "clip.vision.block_count", s->n_layer);
@@ -358,10 +416,10 @@ struct gguf_builder *gb_lfm2_mmproj(const struct gb_vision_shape *s, uint32_t wt
 	gb_kv_arr_f32(gb, "clip.vision.image_std", 3, half);
 	gb_kv_u32(gb, "clip.vision.projector.scale_factor", 2);
 
-	uint64_t patch[4] = { 16, 16, 3, D };
+	uint64_t patch[4] = { patch_size, patch_size, 3, D };
 	gb_tensor(gb, "v.patch_embd.weight", wt == TENSOR_F16 ? TENSOR_F16 : TENSOR_F32, 4, patch, false);
 	add(gb, TENSOR_F32, "v.patch_embd.bias", 0, 1, D, 1);
-	add(gb, TENSOR_F32, "v.position_embd.weight", 0, 2, D, 256);
+	add(gb, TENSOR_F32, "v.position_embd.weight", 0, 2, D, n_pos);
 	static const char *const lin[] = { "attn_q", "attn_k", "attn_v", "attn_out" };
 	for (int i = 0; i < (int)s->n_layer; i++) {
 		char fmt[64];

@@ -53,6 +53,13 @@ void gb_tensor_reshape(struct gguf_builder *gb, const char *name, uint32_t type,
  * when not 32). The caller frees the result with g_byte_array_unref(). */
 GByteArray *gb_finish(struct gguf_builder *gb, uint32_t alignment);
 
+/* A v2 or v3 file with a key of every value type (keys "u8", "i8", "u16",
+ * "i16", "u32", "i32", "u64", "u64huge", "i64", "f32", "f64", "bool", "str",
+ * "arr.i32", "arr.f32", "arr.str", "arr.empty", "arr.u64") and tensors "w"
+ * (Q8_0 [64, 3]), "norm" (F32 [7]), "empty" (F16 [0, 4]), "four" (Q4_0
+ * [32, 2, 2, 2]), alignment 32. */
+GByteArray *gw_typed_example(uint32_t version);
+
 /* LFM2 LM and LFM2-VL mmproj files with every key and tensor of spec §1.5-
  * §1.8 (the tiny preset of tests/tools/make-model has d 256, 4 heads, 2 KV
  * heads, ff 512, vocab 2048, kinds "CCACCA"; vision 128/256/2 layers/2 heads,
@@ -64,6 +71,7 @@ struct gb_lm_shape {
 struct gb_vision_shape {
 	uint32_t width, ff, n_layer, n_head, projection_dim, proj_hidden;
 	bool input_norm;
+	uint32_t patch_size, n_pos; /* 0: 16 and 256 as in the real files */
 };
 struct gguf_builder *gb_lfm2_lm(const struct gb_lm_shape *s, uint32_t weight_type);
 struct gguf_builder *gb_lfm2_mmproj(const struct gb_vision_shape *s, uint32_t weight_type);

@@ -558,56 +558,6 @@ static void test_open_errors(void)
 	CHECK(!strcmp(buf, "m.gguf:"));
 }
 
-static GByteArray *typed_file(uint32_t version)
-{
-	struct gguf_builder *gb = gb_new(version);
-	uint8_t u8 = 200;
-	int8_t i8 = -3;
-	uint16_t u16 = 60000;
-	int16_t i16 = -30000;
-	uint64_t u64big = UINT64_C(1) << 40;
-	uint64_t u64huge = UINT64_MAX;
-	int64_t i64neg = -5;
-	double f64 = 0.25;
-	gb_kv_raw(gb, "u8", GGUF_TYPE_UINT8, &u8, 1);
-	gb_kv_raw(gb, "i8", GGUF_TYPE_INT8, &i8, 1);
-	gb_kv_raw(gb, "u16", GGUF_TYPE_UINT16, &u16, 2); /* the test host is little-endian */
-	gb_kv_raw(gb, "i16", GGUF_TYPE_INT16, &i16, 2);
-	gb_kv_u32(gb, "u32", 4000000000u);
-	gb_kv_i32(gb, "i32", -7);
-	gb_kv_u64(gb, "u64", u64big);
-	gb_kv_raw(gb, "u64huge", GGUF_TYPE_UINT64, &u64huge, 8);
-	gb_kv_raw(gb, "i64", GGUF_TYPE_INT64, &i64neg, 8);
-	gb_kv_f32(gb, "f32", 1.5f);
-	gb_kv_raw(gb, "f64", GGUF_TYPE_FLOAT64, &f64, 8);
-	gb_kv_bool(gb, "bool", true);
-	gb_kv_str(gb, "str", "hello");
-	const int32_t ints[3] = { 0, -2, 8 };
-	gb_kv_arr_i32(gb, "arr.i32", 3, ints);
-	const float fl[2] = { 0.5f, -1.0f };
-	gb_kv_arr_f32(gb, "arr.f32", 2, fl);
-	const char *const strs[3] = { "a", "", "ccc" };
-	gb_kv_arr_str(gb, "arr.str", 3, strs);
-	gb_kv_arr_str(gb, "arr.empty", 0, NULL);
-	uint8_t u64arr[4 + 8 + 16];
-	uint32_t t = GGUF_TYPE_UINT64;
-	uint64_t n = 2, v0 = 9, v1 = UINT64_MAX;
-	memcpy(u64arr, &t, 4);
-	memcpy(u64arr + 4, &n, 8);
-	memcpy(u64arr + 12, &v0, 8);
-	memcpy(u64arr + 20, &v1, 8);
-	gb_kv_raw(gb, "arr.u64", GGUF_TYPE_ARRAY, u64arr, sizeof u64arr);
-
-	const uint64_t ne_w[2] = { 64, 3 }, ne_n[1] = { 7 }, ne_z[2] = { 0, 4 }, ne_4[4] = { 32, 2, 2, 2 };
-	gb_tensor(gb, "w", TENSOR_Q8_0, 2, ne_w, true);
-	gb_tensor(gb, "norm", TENSOR_F32, 1, ne_n, true);
-	gb_tensor(gb, "empty", TENSOR_F16, 2, ne_z, true);
-	gb_tensor(gb, "four", TENSOR_Q4_0, 4, ne_4, true);
-	GByteArray *b = gb_finish(gb, 32);
-	gb_free(gb);
-	return b;
-}
-
 static void test_getters(struct gguf_file *f)
 {
 	uint32_t u32;
@@ -714,7 +664,7 @@ static void test_tensors(struct gguf_file *f, const GByteArray *b, const void *b
 static void test_good_file(void)
 {
 	for (uint32_t version = 2; version <= 3; version++) {
-		GByteArray *b = typed_file(version);
+		GByteArray *b = gw_typed_example(version);
 		struct gguf_file *f = NULL;
 		struct gguf_error err = { 0 };
 		int r = gguf_file_open_memory(b->data, b->len, &f, &err);
