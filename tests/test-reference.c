@@ -31,9 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef REF_WITH_GGUF
 #include "model/gguf.h"
-#endif
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -386,7 +384,6 @@ static void test_random_model(void)
 
 /* ---------------------------------------------------------------- make-model */
 
-#ifdef REF_WITH_GGUF
 static char *file_sha256(const char *path)
 {
 	gchar *data = NULL;
@@ -504,11 +501,9 @@ static void test_tiny_from_make_model(void)
 	g_free(mm);
 	g_free(tool);
 }
-#endif
 
 /* ---------------------------------------------------------------- goldens */
 
-#ifdef REF_WITH_GGUF
 static char *kv_string(const struct gguf_file *f, const char *key)
 {
 	struct gguf_str s;
@@ -696,14 +691,11 @@ out:
 	g_free(lm);
 	g_free(mm);
 }
-#endif
 
-#ifdef REF_WITH_GGUF
 static gint cmp_path(gconstpointer a, gconstpointer b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
-#endif
 
 static int run_goldens(void)
 {
@@ -721,7 +713,6 @@ static int run_goldens(void)
 		g_ptr_array_free(files, TRUE);
 		check_skip("no goldens present in tests/data/goldens (written by tests/reference/oracle.py)");
 	}
-#ifdef REF_WITH_GGUF
 	char *tool = make_model_path();
 	if (!tool) {
 		g_ptr_array_free(files, TRUE);
@@ -733,11 +724,6 @@ static int run_goldens(void)
 	g_free(tool);
 	g_ptr_array_free(files, TRUE);
 	return check_report();
-#else
-	g_ptr_array_free(files, TRUE);
-	check_skip("built without the GGUF reader (model/gguf.c, hparams.c, dequantize_row not merged yet)");
-	return 77;
-#endif
 }
 
 int main(int argc, char **argv)
@@ -751,10 +737,6 @@ int main(int argc, char **argv)
 	test_hand_ops();
 	test_pos_resize();
 	test_random_model();
-#ifdef REF_WITH_GGUF
 	test_tiny_from_make_model();
-#else
-	printf("GGUF reader not merged yet: the reference ran on random in-memory models only\n");
-#endif
 	return check_report();
 }

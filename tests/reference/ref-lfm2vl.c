@@ -20,10 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef REF_WITH_GGUF
 #include "model/gguf.h"
 #include "model/quant.h"
-#endif
 
 /* ---------------------------------------------------------------- memory */
 
@@ -116,7 +114,6 @@ static int alloc_vision_scratch(struct ref_model *m)
 
 /* ---------------------------------------------------------------- loading */
 
-#ifdef REF_WITH_GGUF
 /* Find name, check its shape is exactly ne (unused dims 1) and dequantize it
  * to a fresh F32 buffer. */
 static float *load_tensor(struct ref_model *m, const struct gguf_file *f, const char *name,
@@ -313,14 +310,6 @@ fail:
 	ref_model_destroy(m);
 	return ret;
 }
-#else
-int ref_model_load(const char *lm_path, const char *mmproj_path, struct ref_model **out, char *err,
-		   size_t err_size)
-{
-	*out = NULL;
-	return errf(err, err_size, -ENOTSUP, "built without the GGUF reader (model/gguf.c not yet merged)");
-}
-#endif
 
 /* ---------------------------------------------------------------- random model */
 
