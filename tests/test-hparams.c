@@ -105,6 +105,7 @@ static void lm_3d(struct gguf_builder *gb) { gb_tensor_reshape(gb, "token_embd.w
 static void lm_value_length(struct gguf_builder *gb) { gb_kv_u32(gb, "lfm2.attention.value_length", 8); }
 
 static void vis_projector(struct gguf_builder *gb) { gb_kv_remove(gb, "clip.projector_type"); gb_kv_str(gb, "clip.projector_type", "mlp"); }
+static void vis_projector_newline(struct gguf_builder *gb) { gb_kv_remove(gb, "clip.projector_type"); gb_kv_str(gb, "clip.projector_type", "lf\n'm"); }
 static void vis_no_encoder(struct gguf_builder *gb) { gb_kv_remove(gb, "clip.has_vision_encoder"); gb_kv_bool(gb, "clip.has_vision_encoder", false); }
 static void vis_heads(struct gguf_builder *gb) { gb_kv_remove(gb, "clip.vision.attention.head_count"); gb_kv_u32(gb, "clip.vision.attention.head_count", 3); }
 static void vis_mean(struct gguf_builder *gb)
@@ -147,6 +148,7 @@ static const struct {
 	{ false, lm_conv_type, "tensor 'blk.1.shortconv.conv.weight' has type F16, expected F32" },
 	{ false, lm_3d, "tensor 'token_embd.weight' has shape [32, 64, 2], expected [32, 64]" },
 	{ true, vis_projector, "key 'clip.projector_type' is 'mlp', expected 'lfm2'" },
+	{ true, vis_projector_newline, "key 'clip.projector_type' is 'lf\\x0a\\x27m', expected 'lfm2'" },
 	{ true, vis_no_encoder, "key 'clip.has_vision_encoder' is false: the file has no vision encoder" },
 	{ true, vis_heads, "clip.vision.embedding_length 32 is not a multiple of head_count 3" },
 	{ true, vis_mean, "key 'clip.vision.image_mean' must be 3 FLOAT32 values" },
