@@ -6,7 +6,7 @@
 #include "model/hparams.h"
 #include "model/quant.h"
 #include "tests/check.h"
-#include "tests/gguf-writer.h"
+#include "tests/gguf-bytes.h"
 
 #include <errno.h>
 #include <math.h>

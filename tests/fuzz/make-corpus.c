@@ -5,7 +5,7 @@
  * tests/fuzz/corpus-gguf/). */
 #include "model/gguf.h"
 #include "model/quant.h"
-#include "tests/gguf-writer.h"
+#include "tests/gguf-bytes.h"
 
 #include <stdio.h>
 
