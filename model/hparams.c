@@ -266,6 +266,10 @@ int lfm2_lm_hparams_read(const struct gguf_file *f, struct lfm2_lm_hparams *hp, 
 	if (r)
 		return r;
 	uint64_t d = hp->d_model, ff = hp->d_ff, V = hp->n_vocab, hd = hp->head_dim;
+	/* The LM head is tied to token_embd (spec §1.6); a separate head would
+	 * be silently ignored by the model code, so refuse it. */
+	if (gguf_find_tensor(f, "output.weight"))
+		return fail(&c, "tensor 'output.weight' is present: only a head tied to token_embd.weight is supported");
 	if ((r = TENSOR2(&c, TYPES_WEIGHT, d, V, "token_embd.weight", 0)) ||
 	    (r = TENSOR1(&c, TYPES_F32, d, "token_embd_norm.weight", 0)))
 		return r;

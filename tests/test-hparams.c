@@ -102,6 +102,7 @@ static void lm_missing(struct gguf_builder *gb) { gb_tensor_remove(gb, "blk.2.at
 static void lm_shape(struct gguf_builder *gb) { gb_tensor_reshape(gb, "blk.0.ffn_down.weight", TENSOR_Q8_0, 2, (const uint64_t[]){ 64, 16 }); }
 static void lm_conv_type(struct gguf_builder *gb) { gb_tensor_reshape(gb, "blk.1.shortconv.conv.weight", TENSOR_F16, 2, (const uint64_t[]){ 3, 32 }); }
 static void lm_3d(struct gguf_builder *gb) { gb_tensor_reshape(gb, "token_embd.weight", TENSOR_Q8_0, 3, (const uint64_t[]){ 32, 64, 2 }); }
+static void lm_output(struct gguf_builder *gb) { gb_tensor(gb, "output.weight", TENSOR_Q8_0, 2, (const uint64_t[]){ 32, 64 }, false); }
 static void lm_value_length(struct gguf_builder *gb) { gb_kv_u32(gb, "lfm2.attention.value_length", 8); }
 
 static void vis_projector(struct gguf_builder *gb) { gb_kv_remove(gb, "clip.projector_type"); gb_kv_str(gb, "clip.projector_type", "mlp"); }
@@ -143,6 +144,7 @@ static const struct {
 	{ false, lm_bos, "key 'tokenizer.ggml.bos_token_id' is 64, expected 0..63" },
 	{ false, lm_tokens, "key 'tokenizer.ggml.tokens' has 2 entries, expected 64 (vocab_size)" },
 	{ false, lm_value_length, "key 'lfm2.attention.value_length' is 8, expected key_length 16" },
+	{ false, lm_output, "tensor 'output.weight' is present: only a head tied to token_embd.weight is supported" },
 	{ false, lm_missing, "tensor 'blk.2.attn_k.weight' is missing" },
 	{ false, lm_shape, "tensor 'blk.0.ffn_down.weight' has shape [64, 16], expected [64, 32]" },
 	{ false, lm_conv_type, "tensor 'blk.1.shortconv.conv.weight' has type F16, expected F32" },
