@@ -38,6 +38,8 @@ size_t pretok_utf8_repair(const char *in, size_t len, bool final, GString *out)
 	const uint8_t *s = (const uint8_t *)in;
 	size_t i = 0, run = 0; /* [run, i) is valid and not yet copied */
 
+	if (len == 0)
+		return 0; /* in may be NULL */
 	while (i < len) {
 		uint8_t lo, hi;
 		int need = utf8_lead(s[i], &lo, &hi);
