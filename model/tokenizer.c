@@ -42,13 +42,15 @@ struct tokenizer {
 	GHashTable *merge_of; /* gint64 pair key → struct merge * */
 	int32_t byte_token[256]; /* single-byte token of each byte, -1 if none */
 	uint16_t byte_cp[256];   /* GPT-2 byte → code point (spec §6.4) */
+	char byte_utf8[256][2];  /* that code point as UTF-8 (all are 1 or 2 bytes) */
+	uint8_t byte_utf8_len[256];
 	int16_t cp_byte[0x144];  /* and back; -1 for code points no byte maps to */
 	struct added_set control, user;
 	int32_t bos, eos;
 	bool add_bos;
 
 	GMutex cache_lock;
-	GHashTable *cache; /* GBytes piece → int32_t[1 + n] (n, ids) */
+	GHashTable *cache; /* struct token (piece bytes, owned) → int32_t[1 + n] (n, ids) */
 };
 
 static void set_err(char *buf, size_t size, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
@@ -96,14 +98,20 @@ static void init_byte_map(struct tokenizer *tok)
 		bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
 		tok->byte_cp[b] = printable ? (uint16_t)b : next++;
 		tok->cp_byte[tok->byte_cp[b]] = (int16_t)b;
+		char buf[6];
+		int n = g_unichar_to_utf8(tok->byte_cp[b], buf); /* < U+0800: 1 or 2 bytes */
+		memcpy(tok->byte_utf8[b], buf, 2);
+		tok->byte_utf8_len[b] = (uint8_t)n;
 	}
 }
 
 /* Append the byte-level form of raw bytes (each byte → one code point). */
 static void append_byte_level(const struct tokenizer *tok, const char *s, size_t n, GString *out)
 {
-	for (size_t i = 0; i < n; i++)
-		g_string_append_unichar(out, tok->byte_cp[(uint8_t)s[i]]);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b = (uint8_t)s[i];
+		g_string_append_len(out, tok->byte_utf8[b], tok->byte_utf8_len[b]);
+	}
 }
 
 static gint cmp_len_desc(gconstpointer a, gconstpointer b, gpointer data)
@@ -255,6 +263,21 @@ static void cache_value_free(gpointer p)
 	g_free(p);
 }
 
+/* A cache key: a struct token whose text is allocated with it. */
+static void cache_key_free(gpointer p)
+{
+	g_free(p);
+}
+
+static struct token *cache_key_new(const char *s, size_t n)
+{
+	struct token *k = g_malloc(sizeof(*k) + n);
+	char *text = (char *)(k + 1);
+	memcpy(text, s, n);
+	*k = (struct token){ .text = text, .len = (uint32_t)n };
+	return k;
+}
+
 int tokenizer_create_from_gguf(const struct gguf_file *f, struct tokenizer **out, char *eb, size_t es)
 {
 	struct gguf_str model, pre;
@@ -274,7 +297,7 @@ int tokenizer_create_from_gguf(const struct gguf_file *f, struct tokenizer **out
 	g_mutex_init(&tok->cache_lock);
 	tok->by_text = g_hash_table_new(token_hash, token_equal);
 	tok->merge_of = g_hash_table_new(g_int64_hash, g_int64_equal);
-	tok->cache = g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify)g_bytes_unref, cache_value_free);
+	tok->cache = g_hash_table_new_full(token_hash, token_equal, cache_key_free, cache_value_free);
 	init_byte_map(tok);
 
 #define PRE_IS(s) (pre.len == strlen(s) && !memcmp(pre.ptr, s, pre.len))
@@ -494,26 +517,23 @@ static int encode_piece(struct tokenizer *tok, const char *s, size_t n, GArray *
 	if (n > CACHE_MAX_PIECE)
 		return bpe_piece(tok, s, n, ids);
 
-	GBytes *key = g_bytes_new(s, n);
+	struct token probe = { .text = s, .len = (uint32_t)n };
 	g_mutex_lock(&tok->cache_lock);
-	const int32_t *hit = g_hash_table_lookup(tok->cache, key);
+	const int32_t *hit = g_hash_table_lookup(tok->cache, &probe);
 	if (hit)
 		g_array_append_vals(ids, hit + 1, (guint)hit[0]);
 	g_mutex_unlock(&tok->cache_lock);
-	if (hit) {
-		g_bytes_unref(key);
+	if (hit)
 		return 0;
-	}
 	guint start = ids->len;
 	int ret = bpe_piece(tok, s, n, ids);
-	if (ret < 0) {
-		g_bytes_unref(key);
+	if (ret < 0)
 		return ret;
-	}
 	guint cnt = ids->len - start;
 	int32_t *val = g_new(int32_t, cnt + 1);
 	val[0] = (int32_t)cnt;
 	memcpy(val + 1, &g_array_index(ids, int32_t, start), cnt * sizeof(int32_t));
+	struct token *key = cache_key_new(s, n);
 	g_mutex_lock(&tok->cache_lock);
 	if (g_hash_table_size(tok->cache) >= CACHE_MAX_ENTRIES)
 		g_hash_table_remove_all(tok->cache);
