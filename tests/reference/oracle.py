@@ -399,7 +399,7 @@ class Oracle:
             raise ValueError("%dx%d would be tiled; goldens cover single crops" % (w, h))
         src = images.test_image(w, h, seed)
         cw, ch = images.smart_resize(h, w, MIN_IMAGE_TOKENS, MAX_IMAGE_TOKENS)
-        pil = Image.fromarray(src, "RGB")
+        pil = Image.fromarray(src)   # (H, W, 3) uint8 -> RGB
         note = None
         if (cw, ch) != (w, h):
             # PIL BILINEAR (antialiased, spec §4.5) to the smart size, then feed the
