@@ -157,8 +157,12 @@ static int create_instance(struct gpu_device *dev, const struct gpu_device_confi
 		.ppEnabledExtensionNames = exts,
 	};
 	VkResult r = vkCreateInstance(&ici, NULL, &dev->instance);
+	if (r == VK_ERROR_INCOMPATIBLE_DRIVER) {
+		g_message("no Vulkan driver (VK_ERROR_INCOMPATIBLE_DRIVER; check VK_DRIVER_FILES)");
+		return -ENODEV;
+	}
 	if (r != VK_SUCCESS)
-		return r == VK_ERROR_INCOMPATIBLE_DRIVER ? -ENODEV : gpu_vk_fail("vkCreateInstance", r);
+		return gpu_vk_fail("vkCreateInstance", r);
 	/* Device-level calls go through the loader's dispatch (no volkLoadDevice):
 	 * volk's pointers are process-wide, and two devices must coexist. */
 	volkLoadInstance(dev->instance);
