@@ -24,8 +24,10 @@ static void random_weights(uint32_t type, uint8_t *dst, uint64_t bytes, uint64_t
 {
 	const struct tensor_type_info *ti = tensor_type_info(type);
 	uint64_t nb = bytes / ti->block_bytes;
-	for (uint64_t i = 0; i < bytes; i++)
-		dst[i] = (uint8_t)(gpu_test_rand(rng) >> 56);
+	for (uint64_t i = 0; i < bytes; i += 8) {
+		uint64_t r = gpu_test_rand(rng);
+		memcpy(dst + i, &r, bytes - i < 8 ? bytes - i : 8);
+	}
 	for (uint64_t i = 0; i < nb; i++) {
 		uint8_t *b = dst + i * ti->block_bytes;
 		uint16_t h;

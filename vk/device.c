@@ -148,8 +148,17 @@ static int create_instance(struct gpu_device *dev, const struct gpu_device_confi
 			  VK_API_VERSION_MAJOR(loader_version), VK_API_VERSION_MINOR(loader_version));
 		return -ENODEV;
 	}
+	/* With the layer, also check synchronization: the recorder leaves out
+	 * barriers between independent dispatches, and this proves it right. */
+	VkValidationFeatureEnableEXT sync = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
+	VkValidationFeaturesEXT vf = {
+		.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+		.enabledValidationFeatureCount = 1,
+		.pEnabledValidationFeatures = &sync,
+	};
 	VkInstanceCreateInfo ici = {
 		.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+		.pNext = dev->caps.validation ? &vf : NULL,
 		.pApplicationInfo = &app,
 		.enabledLayerCount = n_layers,
 		.ppEnabledLayerNames = layers,
