@@ -356,6 +356,10 @@ int protocol_command_parse(const char *line, size_t len, struct protocol_command
 	int rc = -EINVAL;
 
 	memset(cmd, 0, sizeof *cmd);
+	if (memchr(line, '\0', len)) {
+		reject(&r, "NUL byte in the line");
+		goto out;
+	}
 	if (!g_utf8_validate(line, (gssize)len, NULL)) {
 		reject(&r, "not valid UTF-8");
 		goto out;
