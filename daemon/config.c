@@ -648,10 +648,15 @@ static size_t top_index(const char *path)
 static int check_across(struct parse *ps, const struct captiond_config *config)
 {
 	if (config->min_image_tokens > config->max_image_tokens) {
-		size_t i = top_index("model.min_image_tokens");
-		return fail(ps, ps->mark_line[i], ps->mark_column[i], "model.min_image_tokens", -EINVAL,
-			    "must not exceed model.max_image_tokens (%u), got %u", config->max_image_tokens,
-			    config->min_image_tokens);
+		/* Point at the one the file set (min when both). */
+		size_t i = top_index("model.min_image_tokens"), j = top_index("model.max_image_tokens");
+		if (ps->mark_line[i] || !ps->mark_line[j])
+			return fail(ps, ps->mark_line[i], ps->mark_column[i], "model.min_image_tokens", -EINVAL,
+				    "must not exceed model.max_image_tokens (%u), got %u", config->max_image_tokens,
+				    config->min_image_tokens);
+		return fail(ps, ps->mark_line[j], ps->mark_column[j], "model.max_image_tokens", -EINVAL,
+			    "must not be below model.min_image_tokens (%u), got %u", config->min_image_tokens,
+			    config->max_image_tokens);
 	}
 	return 0;
 }

@@ -606,6 +606,62 @@ out:
 	fixture_stop(&f);
 }
 
+/* Several producer threads at once (the inference side may be more than
+ * one): every line arrives once, each thread's lines in its order. */
+struct producer {
+	struct fixture *f;
+	char stream[16];
+};
+
+static gpointer producer_thread(gpointer data)
+{
+	struct producer *p = data;
+	for (uint64_t s = 1; s <= 250; s++)
+		publish(p->f, p->stream, s, 20);
+	return NULL;
+}
+
+static void test_producer_threads(void)
+{
+	struct fixture f;
+	/* 4 x 250 lines fit both the inbox (1024) and the queue: nothing may drop. */
+	if (!fixture_start(&f, (struct publisher_options){ .queue_max_lines = 4096 }))
+		return;
+	struct client *c = client_open(f.path);
+	CHECK(c);
+	if (!c)
+		goto out;
+	g_free(client_line(c));
+	struct producer producers[4];
+	GThread *threads[4];
+	for (int i = 0; i < 4; i++) {
+		producers[i].f = &f;
+		g_snprintf(producers[i].stream, sizeof producers[i].stream, "s%d", i);
+		threads[i] = g_thread_new("producer", producer_thread, &producers[i]);
+	}
+	long long last[4] = { 0 };
+	int bad = 0;
+	for (int n = 0; n < 1000; n++) {
+		char *line = client_line(c);
+		const char *at = line ? strstr(line, "\"stream\":\"s") : NULL;
+		int i = at ? at[11] - '0' : -1;
+		if (i < 0 || i > 3 || member_int(line, "seq") != last[i] + 1) {
+			bad++;
+		} else {
+			last[i]++;
+		}
+		g_free(line);
+	}
+	for (int i = 0; i < 4; i++)
+		g_thread_join(threads[i]);
+	CHECKF(bad == 0 && last[0] == 250 && last[1] == 250 && last[2] == 250 && last[3] == 250, "bad %d", bad);
+	struct publisher_stats st = stats(&f);
+	CHECK(st.lines_dropped == 0 && st.inbox_dropped == 0 && st.lines_published == 1000);
+out:
+	client_close(c);
+	fixture_stop(&f);
+}
+
 static void test_socket_file(void)
 {
 	char *dir = g_dir_make_tmp("test-publisher-XXXXXX", NULL);
@@ -670,6 +726,7 @@ int main(void)
 	test_dropped_notice();
 	test_disconnect();
 	test_hostile_clients();
+	test_producer_threads();
 	test_socket_file();
 	return check_report();
 }
