@@ -20,6 +20,7 @@ static int ctl_version_main(int argc, char **argv)
 
 static const struct subcommand subcommands[] = {
 	/* keep sorted by name */
+	{ "inspect", ctl_inspect_main, "show a GGUF file's architecture, hyperparameters and tensors" },
 	{ "version", ctl_version_main, "print the version" },
 };
 

@@ -1,0 +1,61 @@
+/* vk/pipeline.h — every compute pipeline, created at start-up from SPIR-V
+ * embedded at build time, with one descriptor-set layout (GPU_MAX_BINDINGS
+ * storage buffers) and one pipeline layout shared by all.
+ *
+ * Names follow one rule from source to table: shaders/mul_mat_vec.comp built
+ * with -DWTYPE=Q4_0 is the SPIR-V symbol mul_mat_vec_q4_0_f32 and the table
+ * entry GPU_PIPE_MUL_MAT_VEC_Q4_0_F32 named "mul_mat_vec_q4_0_f32".
+ * Specialization constants: id 0 = workgroup size (a multiple of the
+ * device's subgroup size), id 1 = columns per workgroup (mul_mat_vec).
+ */
+#ifndef CAPTIOND_VK_PIPELINE_H
+#define CAPTIOND_VK_PIPELINE_H
+
+#include <stdint.h>
+
+#include "vk/device.h"
+
+#define GPU_MAX_BINDINGS 8
+#define GPU_MMV_MAX_COLS 4 /* vectors one mul_mat_vec workgroup handles */
+
+enum gpu_pipe_id {
+	GPU_PIPE_MUL_MAT_VEC_F32_F32,
+	GPU_PIPE_MUL_MAT_VEC_F16_F32,
+	GPU_PIPE_MUL_MAT_VEC_Q8_0_F32,
+	GPU_PIPE_MUL_MAT_VEC_Q4_0_F32,
+	GPU_PIPE_MUL_MAT_VEC_Q6_K_F32,
+	GPU_PIPE_RMS_NORM_F32,
+	GPU_PIPE_ADD_F32,
+	GPU_PIPE_COUNT
+};
+
+struct gpu_pipelines;
+struct gpu_pipeline;
+
+/* Build every pipeline. cache_path: a file to load the VkPipelineCache from
+ * (a missing, foreign or damaged file is ignored with a message) and to save
+ * it to afterwards; NULL for no disk cache. Returns 0, -ENOMEM, -ENODEV,
+ * -EINVAL (a table entry disagrees with its SPIR-V: push size, bindings). */
+int gpu_pipelines_create(struct gpu_device *dev, const char *cache_path,
+			 struct gpu_pipelines **out);
+void gpu_pipelines_destroy(struct gpu_pipelines *p); /* NULL-safe */
+
+const struct gpu_pipeline *gpu_pipelines_get(const struct gpu_pipelines *p, enum gpu_pipe_id id);
+/* By name ("rms_norm_f32"); NULL when unknown. */
+const struct gpu_pipeline *gpu_pipelines_find(const struct gpu_pipelines *p, const char *name);
+/* mul_mat_vec for a weight type (enum tensor_type); -ENOTSUP naming the type
+ * when no variant exists. */
+int gpu_pipelines_mul_mat_vec(const struct gpu_pipelines *p, uint32_t wtype,
+			      const struct gpu_pipeline **out);
+
+const char *gpu_pipeline_name(const struct gpu_pipeline *pl);
+uint32_t gpu_pipeline_push_bytes(const struct gpu_pipeline *pl);
+uint32_t gpu_pipeline_binding_mask(const struct gpu_pipeline *pl);
+uint32_t gpu_pipeline_wg_size(const struct gpu_pipeline *pl);   /* spec constant 0 */
+uint32_t gpu_pipeline_cols(const struct gpu_pipeline *pl);      /* spec constant 1 */
+
+VkPipeline gpu_pipeline_vk(const struct gpu_pipeline *pl);
+VkPipelineLayout gpu_pipelines_layout(const struct gpu_pipelines *p);
+VkDescriptorSetLayout gpu_pipelines_set_layout(const struct gpu_pipelines *p);
+
+#endif

@@ -1,0 +1,44 @@
+/* vk/push.h — the push-constant struct of each shader, mirrored field by
+ * field in its .comp file. gpu_pipelines_create() also checks each size
+ * against the block the SPIR-V declares, so a drift fails at start-up.
+ *
+ * Offsets (`*_off`) and strides count elements of the bound type (floats,
+ * halves or quant blocks) from the start of the binding.
+ */
+#ifndef CAPTIOND_VK_PUSH_H
+#define CAPTIOND_VK_PUSH_H
+
+#include <stdint.h>
+
+/* shaders/mul_mat_vec.comp: y[c][r] = sum_k W[r][k] * x[c][k] */
+struct gpu_push_mul_mat_vec {
+	uint32_t ne0;       /* K: elements per row of W and per vector x */
+	uint32_t nrows;     /* rows of W (and of y) in this dispatch */
+	uint32_t ncols;     /* vectors x (columns of y) */
+	uint32_t w_off;     /* first block of row 0 */
+	uint32_t w_stride;  /* blocks between rows */
+	uint32_t x_off, x_stride; /* floats; stride between vectors */
+	uint32_t y_off, y_stride; /* floats; stride between output vectors */
+};
+_Static_assert(sizeof(struct gpu_push_mul_mat_vec) == 36, "mirror of mul_mat_vec.comp");
+
+/* shaders/rms_norm.comp: y[r][i] = x[r][i] / sqrt(mean_i(x[r]^2) + eps) * w[i] */
+struct gpu_push_rms_norm {
+	uint32_t ne0, nrows;
+	uint32_t x_off, x_stride;
+	uint32_t w_off;
+	uint32_t y_off, y_stride;
+	float eps;
+};
+_Static_assert(sizeof(struct gpu_push_rms_norm) == 32, "mirror of rms_norm.comp");
+
+/* shaders/add.comp: c[r][i] = a[r][i] + b[r][i]; b_stride 0 broadcasts one row */
+struct gpu_push_add {
+	uint32_t ne0, nrows;
+	uint32_t a_off, a_stride;
+	uint32_t b_off, b_stride;
+	uint32_t c_off, c_stride;
+};
+_Static_assert(sizeof(struct gpu_push_add) == 32, "mirror of add.comp");
+
+#endif
