@@ -123,6 +123,7 @@ int main(int argc, char **argv)
 	GString *text = g_string_new(NULL);
 	tokenizer_decode(tok, out, (size_t)n, 0, text);
 	printf("%s\n", text->str);
+	fflush(stdout);
 	fprintf(stderr, "frame %dx%d (crop %ux%u, %u image tokens), prompt %u positions, %d caption tokens; "
 		"load %.0f ms, vision %.0f ms, prompt+decode %.0f ms\n",
 		width, height, cw, ch, plan.n_embd, ids->len, n, (t_load - t0) / 1e3,
