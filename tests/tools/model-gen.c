@@ -423,6 +423,8 @@ static int lm_keys(struct gguf_writer *w, const struct preset *p, uint32_t lm_ty
 	struct vocab v = { 0 };
 	int32_t kv_heads[32];
 	TRY(file_type_of(lm_type, &ftype));
+	if (p->n_layer > G_N_ELEMENTS(kv_heads))
+		return -EINVAL;
 	TRY(gguf_writer_add_str(w, "general.architecture", "lfm2"));
 	TRY(gguf_writer_add_str(w, "general.type", "model"));
 	char *name = g_strdup_printf("captiond test model %s", p->name);
