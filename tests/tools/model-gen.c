@@ -181,7 +181,9 @@ static bool small_quant(uint32_t t)
 	return t == TENSOR_Q4_0 || t == TENSOR_Q4_1 || t == TENSOR_Q5_0 || t == TENSOR_Q5_1;
 }
 
-/* Tensor type rules of spec §2.9 (see the header of this file's contract). */
+/* Tensor type rules of spec §2.9 and the tiny-model contract: 1-D, conv taps
+ * and position embedding F32; the tied head Q6_K in 4/5-bit files; patch
+ * embedding F16 only in F16 files; a row that is not whole blocks F16. */
 static uint32_t lm_type_for(const struct tensor_spec *t, uint32_t lm_type)
 {
 	if (t->n_dims == 1 || g_str_has_suffix(t->name, "shortconv.conv.weight"))
