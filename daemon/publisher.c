@@ -59,6 +59,7 @@ struct publisher {
 	int listen_fd;
 	GSource *listen_source;
 	GSource *retry_source;
+	bool accept_failing;
 	char *release, *model;
 	size_t queue_max_lines, queue_max_bytes, disconnect_after, max_clients;
 	GList *clients;
@@ -385,7 +386,9 @@ static gboolean listen_ready(gint fd, GIOCondition cond, gpointer user_data)
 				return G_SOURCE_CONTINUE;
 			/* Out of fds or memory: the socket stays readable, so stop
 			 * watching it for a while instead of spinning. */
-			g_warning("caption socket: accept: %s; pausing %d ms", g_strerror(errno), ACCEPT_RETRY_MS);
+			if (!pub->accept_failing)
+				g_warning("caption socket: accept: %s; pausing %d ms", g_strerror(errno), ACCEPT_RETRY_MS);
+			pub->accept_failing = true; /* one warning per episode, not ten a second */
 			g_source_unref(pub->listen_source);
 			pub->listen_source = NULL;
 			pub->retry_source = g_timeout_source_new(ACCEPT_RETRY_MS);
@@ -393,6 +396,7 @@ static gboolean listen_ready(gint fd, GIOCondition cond, gpointer user_data)
 			g_source_attach(pub->retry_source, pub->context);
 			return G_SOURCE_REMOVE;
 		}
+		pub->accept_failing = false;
 		if (g_list_length(pub->clients) >= pub->max_clients) {
 			GString *s = g_string_new(NULL);
 			protocol_error_line(s, "too many clients");

@@ -14,6 +14,8 @@
 #include <glib/gstdio.h>
 #include <grp.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -293,6 +295,61 @@ static void test_version_poll(void)
 		CHECK(is_class(line, "STATS"));
 		g_free(line);
 	}
+	/* Stopping with a client connected and lines still in the inbox frees
+	 * everything (ASan's leak check) and the client sees end of file. */
+	for (uint64_t s = 1; s <= 100; s++)
+		publish(&f, "cam", s, 100);
+	fixture_stop(&f);
+	if (c) {
+		char *line;
+		while ((line = client_line(c)))
+			g_free(line);
+		char byte;
+		CHECK(recv(c->fd, &byte, 1, 0) == 0);
+	}
+	client_close(c);
+}
+
+/* Out of file descriptors: accept fails with EMFILE; the publisher pauses
+ * listening instead of spinning, logs it, and accepts once fds are free. */
+static void test_out_of_fds(void)
+{
+	struct fixture f;
+	if (!fixture_start(&f, (struct publisher_options){ 0 }))
+		return;
+	struct rlimit old_limit, limit;
+	CHECK(getrlimit(RLIMIT_NOFILE, &old_limit) == 0);
+	limit = old_limit;
+	limit.rlim_cur = 256;
+	if (old_limit.rlim_cur < 256 || setrlimit(RLIMIT_NOFILE, &limit) < 0) {
+		fprintf(stderr, "cannot set RLIMIT_NOFILE to 256: out-of-fds case skipped\n");
+		fixture_stop(&f);
+		return;
+	}
+	/* Fill every fd but one; the client's socket takes the last one. */
+	GArray *fillers = g_array_new(FALSE, FALSE, sizeof(int));
+	for (;;) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			break;
+		g_array_append_val(fillers, fd);
+	}
+	CHECK(fillers->len > 2);
+	close(g_array_index(fillers, int, fillers->len - 1));
+	g_array_set_size(fillers, fillers->len - 1);
+	struct client *c = client_open(f.path);
+	CHECK(c);
+	int64_t deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+	while (!logged(&f, "accept: Too many open files; pausing 100 ms") && g_get_monotonic_time() < deadline)
+		g_usleep(1000);
+	CHECK(logged(&f, "accept: Too many open files; pausing 100 ms"));
+	for (guint i = 0; i < fillers->len; i++)
+		close(g_array_index(fillers, int, i));
+	g_array_free(fillers, TRUE);
+	CHECK(setrlimit(RLIMIT_NOFILE, &old_limit) == 0);
+	char *line = c ? client_line(c) : NULL;
+	CHECKF(is_class(line, "VERSION"), "%s", show(line));
+	g_free(line);
 	client_close(c);
 	fixture_stop(&f);
 }
@@ -438,9 +495,13 @@ static void test_dropped_notice(void)
 	char *line = client_line(c);
 	CHECK(is_class(line, "VERSION"));
 	g_free(line);
-	for (uint64_t s = 1; s <= N; s++)
+	/* In steps the inbox (1024 lines) always holds, so that only the
+	 * client's queue drops. */
+	for (uint64_t s = 1; s <= N; s++) {
 		publish(&f, "cam", s, TEXT);
-	wait_published(&f, N);
+		if (s % 500 == 0)
+			wait_published(&f, s);
+	}
 
 	long long last = 0, captions = 0, dropped = 0, notices = 0, pending = 0;
 	int bad = 0;
@@ -721,6 +782,7 @@ static void test_socket_file(void)
 int main(void)
 {
 	test_version_poll();
+	test_out_of_fds();
 	test_watch();
 	test_many_subscribers();
 	test_dropped_notice();
