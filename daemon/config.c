@@ -498,6 +498,19 @@ static bool is_section(const struct schema_key *table, size_t n, const char *rel
 	return false;
 }
 
+/* A key as reports show it: control bytes escaped and long keys cut, so a
+ * report stays one short line. */
+static void key_show(const struct ynode *k, char *buf, size_t size)
+{
+	size_t len = strlen(k->value);
+	bool cut = len != k->len || len > MAX_KEY_BYTES;
+	char *part = g_strndup(k->value, cut ? MIN(len, (size_t)MAX_KEY_BYTES - 3) : len);
+	char *shown = g_strescape(part, NULL);
+	g_snprintf(buf, size, "%s%s", shown, cut ? "..." : "");
+	g_free(shown);
+	g_free(part);
+}
+
 static int walk_map(struct parse *ps, const struct ynode *map, const struct schema_key *table, size_t n,
 		    const char *rel_prefix, const char *key_prefix, void *base, uint64_t *seen,
 		    struct captiond_config *top)
@@ -508,11 +521,8 @@ static int walk_map(struct parse *ps, const struct ynode *map, const struct sche
 		if (k->kind != YNODE_SCALAR)
 			return fail(ps, k->line, k->column, *key_prefix ? key_prefix : "yaml", -EINVAL,
 				    "keys must be scalars");
-		char name[MAX_KEY_BYTES + 4];
-		if (k->len > MAX_KEY_BYTES || strlen(k->value) != k->len)
-			g_snprintf(name, sizeof name, "%.*s...", MAX_KEY_BYTES - 3, k->value);
-		else
-			g_strlcpy(name, k->value, sizeof name);
+		char name[4 * MAX_KEY_BYTES + 8];
+		key_show(k, name, sizeof name);
 		char *rel = g_strconcat(rel_prefix, name, NULL);
 		char *key = g_strconcat(key_prefix, name, NULL);
 		int rc = 0;

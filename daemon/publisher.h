@@ -16,6 +16,10 @@
  * single byte from it is disconnected, with the reason logged. Nobody else
  * ever waits for a slow client.
  *
+ * Lines from other threads wait in an inbox of at most 1024 lines for the
+ * main loop; if it stalls that long, the oldest are dropped and each client
+ * that would have received them gets a DROPPED notice at the right place.
+ *
  * Client input: lines of at most PROTOCOL_MAX_CLIENT_LINE_BYTES. A longer
  * line gets one ERROR reply and is discarded up to its newline; the client
  * stays connected. Malformed commands get an ERROR line.
@@ -52,7 +56,7 @@ struct publisher_stats {
 	size_t clients;
 	uint64_t lines_published;       /* CAPTION and STREAM lines handed to the publisher */
 	uint64_t lines_dropped;         /* per client, summed */
-	uint64_t inbox_dropped;         /* lost before the main loop ran (inbox over 1024) */
+	uint64_t inbox_dropped;         /* lost before reaching any client (inbox over 1024) */
 	uint64_t clients_disconnected;  /* forced: stopped reading, write error, refused */
 	size_t queue_lines_peak;        /* largest client queue seen, in lines */
 	size_t queue_bytes_peak;        /* largest client queue seen, in bytes */
@@ -73,7 +77,7 @@ int publisher_create(const struct publisher_options *options, GMainContext *cont
 /* Closes every client and removes the socket file if it is still ours. */
 void publisher_destroy(struct publisher *pub);
 
-/* Any thread. Copies ev; the publish time is taken now. */
+/* Any thread. Copies ev (ev->stream must be set); the publish time is taken now. */
 void publisher_publish_caption(struct publisher *pub, const struct caption_event *ev);
 /* Any thread. A STREAM line: state such as "playing", "error"; message may be NULL. */
 void publisher_publish_stream(struct publisher *pub, const char *stream, const char *state, const char *message);

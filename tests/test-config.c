@@ -23,6 +23,7 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
 	{ "modle:\n  path: /x\n", "t.yaml:1:1: modle: unknown key" },
+	{ "\"a\\nb\": 1\n", "t.yaml:1:1: a\\nb: unknown key" },
 	{ "model:\n  pth: /x\n", "t.yaml:2:3: model.pth: unknown key" },
 	{ "model:\n  max_new_tokens: many\n", "t.yaml:2:19: model.max_new_tokens: expected an integer, got \"many\"" },
 	{ "model:\n  max_new_tokens: 1.5\n", "t.yaml:2:19: model.max_new_tokens: expected an integer, got \"1.5\"" },
