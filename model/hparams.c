@@ -124,9 +124,21 @@ static int check_str(struct ctx *c, const char *key, const char *want)
 	int r = gguf_get_str(c->f, key, &s);
 	if (r)
 		return key_fail(c, key, r, "STRING");
-	if (s.len != strlen(want) || memcmp(s.ptr, want, s.len))
-		return fail(c, "key '%s' is '%.*s', expected '%s'", key, (int)(s.len > 64 ? 64 : s.len), s.ptr, want);
-	return 0;
+	if (s.len == strlen(want) && !memcmp(s.ptr, want, s.len))
+		return 0;
+	/* The value is untrusted: keep the message one printable line. */
+	char got[72];
+	size_t o = 0;
+	uint64_t i = 0;
+	for (; i < s.len && o + 5 < sizeof got; i++) {
+		unsigned char ch = (unsigned char)s.ptr[i];
+		if (ch >= 0x20 && ch < 0x7f && ch != '\'')
+			got[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(got + o, sizeof got - o, "\\x%02x", ch);
+	}
+	got[o] = '\0';
+	return fail(c, "key '%s' is '%s%s', expected '%s'", key, got, i < s.len ? "..." : "", want);
 }
 
 static void format_shape(char *buf, size_t size, uint32_t n, const uint64_t *ne)
@@ -254,6 +266,10 @@ int lfm2_lm_hparams_read(const struct gguf_file *f, struct lfm2_lm_hparams *hp, 
 	if (r)
 		return r;
 	uint64_t d = hp->d_model, ff = hp->d_ff, V = hp->n_vocab, hd = hp->head_dim;
+	/* The LM head is tied to token_embd (spec §1.6); a separate head would
+	 * be silently ignored by the model code, so refuse it. */
+	if (gguf_find_tensor(f, "output.weight"))
+		return fail(&c, "tensor 'output.weight' is present: only a head tied to token_embd.weight is supported");
 	if ((r = TENSOR2(&c, TYPES_WEIGHT, d, V, "token_embd.weight", 0)) ||
 	    (r = TENSOR1(&c, TYPES_F32, d, "token_embd_norm.weight", 0)))
 		return r;

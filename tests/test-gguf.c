@@ -5,7 +5,7 @@
 #include "model/gguf.h"
 #include "model/quant.h"
 #include "tests/check.h"
-#include "tests/gguf-writer.h"
+#include "tests/gguf-bytes.h"
 
 #include <errno.h>
 #include <glib.h>

@@ -6,7 +6,7 @@
 #include "model/hparams.h"
 #include "model/quant.h"
 #include "tests/check.h"
-#include "tests/gguf-writer.h"
+#include "tests/gguf-bytes.h"
 
 #include <errno.h>
 #include <math.h>
@@ -102,9 +102,11 @@ static void lm_missing(struct gguf_builder *gb) { gb_tensor_remove(gb, "blk.2.at
 static void lm_shape(struct gguf_builder *gb) { gb_tensor_reshape(gb, "blk.0.ffn_down.weight", TENSOR_Q8_0, 2, (const uint64_t[]){ 64, 16 }); }
 static void lm_conv_type(struct gguf_builder *gb) { gb_tensor_reshape(gb, "blk.1.shortconv.conv.weight", TENSOR_F16, 2, (const uint64_t[]){ 3, 32 }); }
 static void lm_3d(struct gguf_builder *gb) { gb_tensor_reshape(gb, "token_embd.weight", TENSOR_Q8_0, 3, (const uint64_t[]){ 32, 64, 2 }); }
+static void lm_output(struct gguf_builder *gb) { gb_tensor(gb, "output.weight", TENSOR_Q8_0, 2, (const uint64_t[]){ 32, 64 }, false); }
 static void lm_value_length(struct gguf_builder *gb) { gb_kv_u32(gb, "lfm2.attention.value_length", 8); }
 
 static void vis_projector(struct gguf_builder *gb) { gb_kv_remove(gb, "clip.projector_type"); gb_kv_str(gb, "clip.projector_type", "mlp"); }
+static void vis_projector_newline(struct gguf_builder *gb) { gb_kv_remove(gb, "clip.projector_type"); gb_kv_str(gb, "clip.projector_type", "lf\n'm"); }
 static void vis_no_encoder(struct gguf_builder *gb) { gb_kv_remove(gb, "clip.has_vision_encoder"); gb_kv_bool(gb, "clip.has_vision_encoder", false); }
 static void vis_heads(struct gguf_builder *gb) { gb_kv_remove(gb, "clip.vision.attention.head_count"); gb_kv_u32(gb, "clip.vision.attention.head_count", 3); }
 static void vis_mean(struct gguf_builder *gb)
@@ -142,11 +144,13 @@ static const struct {
 	{ false, lm_bos, "key 'tokenizer.ggml.bos_token_id' is 64, expected 0..63" },
 	{ false, lm_tokens, "key 'tokenizer.ggml.tokens' has 2 entries, expected 64 (vocab_size)" },
 	{ false, lm_value_length, "key 'lfm2.attention.value_length' is 8, expected key_length 16" },
+	{ false, lm_output, "tensor 'output.weight' is present: only a head tied to token_embd.weight is supported" },
 	{ false, lm_missing, "tensor 'blk.2.attn_k.weight' is missing" },
 	{ false, lm_shape, "tensor 'blk.0.ffn_down.weight' has shape [64, 16], expected [64, 32]" },
 	{ false, lm_conv_type, "tensor 'blk.1.shortconv.conv.weight' has type F16, expected F32" },
 	{ false, lm_3d, "tensor 'token_embd.weight' has shape [32, 64, 2], expected [32, 64]" },
 	{ true, vis_projector, "key 'clip.projector_type' is 'mlp', expected 'lfm2'" },
+	{ true, vis_projector_newline, "key 'clip.projector_type' is 'lf\\x0a\\x27m', expected 'lfm2'" },
 	{ true, vis_no_encoder, "key 'clip.has_vision_encoder' is false: the file has no vision encoder" },
 	{ true, vis_heads, "clip.vision.embedding_length 32 is not a multiple of head_count 3" },
 	{ true, vis_mean, "key 'clip.vision.image_mean' must be 3 FLOAT32 values" },

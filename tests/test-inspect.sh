@@ -42,6 +42,13 @@ head -c 500 "$lm" >"$tmp/cut.gguf"
 run inspect "$tmp/cut.gguf"; [ $rc -eq 1 ] && one_line_err || no "truncated lm: exit $rc"
 grep -q "^$tmp/cut.gguf: byte [0-9]*: " "$tmp/err" || no "truncated lm message: $(cat "$tmp/err")"
 
+# Strings from the file are escaped: one JSON object, no raw control bytes.
+run inspect --json "$corpus/weird-strings.gguf"; [ $rc -eq 0 ] || no "weird strings: exit $rc"
+json "j['architecture'] == 'we\"ird\\n\\ufffd' and j['general']['name'] == 'tab\\there\\x01' and j['tokenizer']['model'] == '\\u00e9\\\\'" || no "weird strings json: $(cat "$tmp/out")"
+run inspect "$corpus/weird-strings.gguf"; [ $rc -eq 0 ] || no "weird strings text: exit $rc"
+line=$(printf 'architecture: we"ird\\x0a\357\277\275')  # U+FFFD for the bad byte
+grep -qxF "$line" "$tmp/out" || no "weird strings text: $(cat "$tmp/out")"
+
 vocab=${CAPTIOND_SHARED_DIR:-}/data/tokenizer/ggml-vocab-gpt-2.gguf
 if [ -z "${CAPTIOND_SHARED_DIR:-}" ] || [ ! -f "$vocab" ]; then
 	[ $fail -eq 0 ] || exit 1

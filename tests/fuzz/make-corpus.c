@@ -5,7 +5,7 @@
  * tests/fuzz/corpus-gguf/). */
 #include "model/gguf.h"
 #include "model/quant.h"
-#include "tests/gguf-writer.h"
+#include "tests/gguf-bytes.h"
 
 #include <stdio.h>
 
@@ -74,6 +74,13 @@ int main(int argc, char **argv)
 	gb = gb_lfm2_mmproj(&vis, TENSOR_Q8_0);
 	gb_tensor_reshape(gb, "mm.1.bias", TENSOR_F16, 1, (const uint64_t[]){ 32 });
 	r |= save_gb(dir, "clip-bad-type.gguf", gb, 32);
+
+	/* Strings that output code must escape: quote, newline, invalid UTF-8. */
+	gb = gb_new(3);
+	gb_kv_str(gb, "general.architecture", "we\"ird\n\xff");
+	gb_kv_str(gb, "general.name", "tab\there\x01");
+	gb_kv_str(gb, "tokenizer.ggml.model", "\xc3\xa9\\");
+	r |= save_gb(dir, "weird-strings.gguf", gb, 32);
 
 	GByteArray *b = g_byte_array_new();
 	gw_header(b, 3, 0, 1);

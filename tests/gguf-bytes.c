@@ -1,5 +1,5 @@
-/* tests/gguf-writer.c — in-memory GGUF writer for tests (see the header). */
-#include "tests/gguf-writer.h"
+/* tests/gguf-bytes.c — in-memory GGUF writer for tests (see the header). */
+#include "tests/gguf-bytes.h"
 
 #include "model/gguf.h"
 #include "model/quant.h"

@@ -1,4 +1,4 @@
-/* tests/gguf-writer.h — build GGUF files byte by byte in memory for tests,
+/* tests/gguf-bytes.h — build GGUF files byte by byte in memory for tests,
  * the fuzz seed corpus and hparams checks.
  *
  * Two levels: raw writers (gw_*) append one field at a time so a test can
@@ -6,8 +6,8 @@
  * builder (gb_*) collects KVs and tensors and lays out a valid file (padding,
  * aligned offsets, zero-filled or caller-filled data) in the spec §1.1 layout.
  */
-#ifndef CAPTIOND_TESTS_GGUF_WRITER_H
-#define CAPTIOND_TESTS_GGUF_WRITER_H
+#ifndef CAPTIOND_TESTS_GGUF_BYTES_H
+#define CAPTIOND_TESTS_GGUF_BYTES_H
 
 #include <glib.h>
 #include <stdbool.h>
