@@ -16,7 +16,7 @@
 #include "model/pretokenize.h"
 #include "model/tokenizer.h"
 #include "tests/check.h"
-#include "tests/gguf-writer.h"
+#include "tests/gguf-bytes.h"
 
 #define SEP "\n__ggml_vocab_test__\n"
 
