@@ -532,7 +532,8 @@ static int encode_piece(struct tokenizer *tok, const char *s, size_t n, GArray *
 	guint cnt = ids->len - start;
 	int32_t *val = g_new(int32_t, cnt + 1);
 	val[0] = (int32_t)cnt;
-	memcpy(val + 1, &g_array_index(ids, int32_t, start), cnt * sizeof(int32_t));
+	if (cnt) /* none when every byte lacks a token; ids->data may be NULL */
+		memcpy(val + 1, &g_array_index(ids, int32_t, start), cnt * sizeof(int32_t));
 	struct token *key = cache_key_new(s, n);
 	g_mutex_lock(&tok->cache_lock);
 	if (g_hash_table_size(tok->cache) >= CACHE_MAX_ENTRIES)

@@ -16,6 +16,7 @@
 #include "model/pretokenize.h"
 #include "model/tokenizer.h"
 #include "tests/check.h"
+#include "tests/gguf-bytes.h"
 
 #define SEP "\n__ggml_vocab_test__\n"
 
@@ -307,89 +308,116 @@ static void test_special(struct tokenizer *tok)
 
 /* ---- hand-made vocabularies: the errors create must give ---- */
 
-static void put_str(GByteArray *b, const char *s)
+static struct gguf_builder *base_vocab(void)
 {
-	uint64_t n = strlen(s);
-	g_byte_array_append(b, (const guint8 *)&n, 8);
-	g_byte_array_append(b, (const guint8 *)s, (guint)n);
+	static const char *const toks[] = { "a", "b", "ab", "<|x|>", "\xc4\xa0" /* U+0120, the space byte */ };
+	static const int32_t types[] = { 1, 1, 1, 3, 1 };
+	static const char *const merges[] = { "a b", "a", "", "zz b" }; /* the last three cannot apply */
+	struct gguf_builder *gb = gb_new(3);
+	gb_kv_str(gb, "general.architecture", "lfm2");
+	gb_kv_str(gb, "tokenizer.ggml.model", "gpt2");
+	gb_kv_str(gb, "tokenizer.ggml.pre", "lfm2");
+	gb_kv_arr_str(gb, "tokenizer.ggml.tokens", 5, toks);
+	gb_kv_arr_i32(gb, "tokenizer.ggml.token_type", 5, types);
+	gb_kv_arr_str(gb, "tokenizer.ggml.merges", 4, merges);
+	gb_kv_u32(gb, "tokenizer.ggml.bos_token_id", 3);
+	gb_kv_bool(gb, "tokenizer.ggml.add_bos_token", true);
+	return gb;
 }
 
-static void put_kv_str(GByteArray *b, const char *k, const char *v)
+static int create_from(struct gguf_builder *gb, char *err, size_t es, struct tokenizer **keep)
 {
-	uint32_t t = GGUF_TYPE_STRING;
-	put_str(b, k);
-	g_byte_array_append(b, (const guint8 *)&t, 4);
-	put_str(b, v);
-}
-
-static void put_kv_strs(GByteArray *b, const char *k, const char *const *v, uint64_t n)
-{
-	uint32_t t = GGUF_TYPE_ARRAY, et = GGUF_TYPE_STRING;
-	put_str(b, k);
-	g_byte_array_append(b, (const guint8 *)&t, 4);
-	g_byte_array_append(b, (const guint8 *)&et, 4);
-	g_byte_array_append(b, (const guint8 *)&n, 8);
-	for (uint64_t i = 0; i < n; i++)
-		put_str(b, v[i]);
-}
-
-static void put_kv_i32s(GByteArray *b, const char *k, const int32_t *v, uint64_t n)
-{
-	uint32_t t = GGUF_TYPE_ARRAY, et = GGUF_TYPE_INT32;
-	put_str(b, k);
-	g_byte_array_append(b, (const guint8 *)&t, 4);
-	g_byte_array_append(b, (const guint8 *)&et, 4);
-	g_byte_array_append(b, (const guint8 *)&n, 8);
-	g_byte_array_append(b, (const guint8 *)v, (guint)(4 * n));
-}
-
-static int create_from(const char *model, const char *pre, uint64_t n_types, char *err, size_t es)
-{
-	static const char *const toks[] = { "a", "b", "ab" };
-	static const int32_t types[] = { 1, 1, 1, 1 };
-	GByteArray *b = g_byte_array_new();
-	uint32_t v = 3;
-	uint64_t nt = 0, nkv = (model ? 1 : 0) + (pre ? 1 : 0) + 2 + (n_types ? 1 : 0);
-	g_byte_array_append(b, (const guint8 *)"GGUF", 4);
-	g_byte_array_append(b, (const guint8 *)&v, 4);
-	g_byte_array_append(b, (const guint8 *)&nt, 8);
-	g_byte_array_append(b, (const guint8 *)&nkv, 8);
-	put_kv_str(b, "general.architecture", "lfm2");
-	if (model)
-		put_kv_str(b, "tokenizer.ggml.model", model);
-	if (pre)
-		put_kv_str(b, "tokenizer.ggml.pre", pre);
-	put_kv_strs(b, "tokenizer.ggml.tokens", toks, 3);
-	if (n_types)
-		put_kv_i32s(b, "tokenizer.ggml.token_type", types, n_types);
-	while (b->len % 32)
-		g_byte_array_append(b, (const guint8 *)"", 1);
-
+	GByteArray *b = gb_finish(gb, 32);
 	struct gguf_file *f;
 	struct tokenizer *tok = NULL;
 	int ret = gguf_file_open_memory(b->data, b->len, &f, NULL);
 	CHECKF(ret == 0, "hand-made GGUF rejected: %d", ret);
 	if (ret == 0) {
+		err[0] = '\0';
 		ret = tokenizer_create_from_gguf(f, &tok, err, es);
 		CHECK((ret == 0) == (tok != NULL));
-		tokenizer_destroy(tok);
+		CHECKF(ret == 0 || err[0], "no reason given for %d", ret);
 		gguf_file_destroy(f);
 	}
-	g_byte_array_free(b, TRUE);
+	if (keep)
+		*keep = tok;
+	else
+		tokenizer_destroy(tok);
+	g_byte_array_unref(b);
+	gb_free(gb);
 	return ret;
 }
 
 static void test_bad_vocab(void)
 {
-	char err[256] = "";
-	CHECK(create_from("gpt2", "gpt-2", 3, err, sizeof(err)) == 0);
-	CHECK(create_from("gpt2", "lfm2", 0, err, sizeof(err)) == 0);
-	CHECK(create_from("gpt2", "qwen2", 3, err, sizeof(err)) == -ENOTSUP);
+	static const char *const one[] = { "a" };
+	static const int32_t bad_type[] = { 1, 1, 1, 3, 9 };
+	static const int32_t ints[] = { 1, 2 };
+	char err[256];
+	struct gguf_builder *gb;
+	struct tokenizer *tok;
+
+	/* the base file works: merges by rank, the space byte, BOS, control text */
+	CHECK(create_from(base_vocab(), err, sizeof(err), &tok) == 0);
+	if (tok) {
+		GArray *ids = g_array_new(FALSE, FALSE, sizeof(int32_t));
+		CHECK(tokenizer_encode(tok, "aab <|x|>", 9, tokenizer_default_flags(tok), ids) == 0);
+		GString *s = ids_str(ids);
+		/* BOS, "a", "ab" (merge), " " (U+0120), "<|x|>" */
+		CHECKF(!strcmp(s->str, " 3 0 2 4 3"), "%s", s->str);
+		g_string_free(s, TRUE);
+		g_array_free(ids, TRUE);
+		tokenizer_destroy(tok);
+	}
+	gb = base_vocab();
+	gb_kv_remove(gb, "tokenizer.ggml.pre");
+	gb_kv_str(gb, "tokenizer.ggml.pre", "qwen2");
+	CHECK(create_from(gb, err, sizeof(err), NULL) == -ENOTSUP);
 	CHECKF(strstr(err, "qwen2") != NULL, "%s", err);
-	CHECK(create_from("gpt2", NULL, 3, err, sizeof(err)) == -ENOTSUP);
-	CHECK(create_from("llama", "lfm2", 3, err, sizeof(err)) == -ENOTSUP);
-	CHECK(create_from(NULL, "lfm2", 3, err, sizeof(err)) == -ENOTSUP);
-	CHECK(create_from("gpt2", "lfm2", 4, err, sizeof(err)) == -EBADMSG);
+	gb = base_vocab();
+	gb_kv_remove(gb, "tokenizer.ggml.pre");
+	CHECK(create_from(gb, err, sizeof(err), NULL) == -ENOTSUP);
+	gb = base_vocab();
+	gb_kv_remove(gb, "tokenizer.ggml.model");
+	gb_kv_str(gb, "tokenizer.ggml.model", "llama");
+	CHECK(create_from(gb, err, sizeof(err), NULL) == -ENOTSUP);
+	gb = base_vocab();
+	gb_kv_remove(gb, "tokenizer.ggml.model");
+	CHECK(create_from(gb, err, sizeof(err), NULL) == -ENOTSUP);
+	gb = base_vocab();
+	gb_kv_remove(gb, "tokenizer.ggml.pre");
+	gb_kv_str(gb, "tokenizer.ggml.pre", "gpt-2");
+	CHECK(create_from(gb, err, sizeof(err), NULL) == 0);
+	gb = base_vocab();
+	gb_kv_remove(gb, "tokenizer.ggml.tokens");
+	CHECK(create_from(gb, err, sizeof(err), NULL) == -EBADMSG);
+	gb = base_vocab();
+	gb_kv_remove(gb, "tokenizer.ggml.tokens");
+	gb_kv_arr_i32(gb, "tokenizer.ggml.tokens", 2, ints);
+	CHECK(create_from(gb, err, sizeof(err), NULL) == -EBADMSG);
+	gb = base_vocab();
+	gb_kv_remove(gb, "tokenizer.ggml.tokens");
+	gb_kv_arr_str(gb, "tokenizer.ggml.tokens", 0, one);
+	CHECK(create_from(gb, err, sizeof(err), NULL) == -EBADMSG);
+	gb = base_vocab();
+	gb_kv_remove(gb, "tokenizer.ggml.token_type");
+	gb_kv_arr_i32(gb, "tokenizer.ggml.token_type", 2, ints);
+	CHECK(create_from(gb, err, sizeof(err), NULL) == -EBADMSG);
+	gb = base_vocab();
+	gb_kv_remove(gb, "tokenizer.ggml.token_type");
+	gb_kv_arr_i32(gb, "tokenizer.ggml.token_type", 5, bad_type);
+	CHECK(create_from(gb, err, sizeof(err), NULL) == -EBADMSG);
+	gb = base_vocab();
+	gb_kv_remove(gb, "tokenizer.ggml.merges");
+	gb_kv_arr_i32(gb, "tokenizer.ggml.merges", 2, ints);
+	CHECK(create_from(gb, err, sizeof(err), NULL) == -EBADMSG);
+	gb = base_vocab();
+	gb_kv_remove(gb, "tokenizer.ggml.bos_token_id");
+	gb_kv_u32(gb, "tokenizer.ggml.bos_token_id", 5);
+	CHECK(create_from(gb, err, sizeof(err), NULL) == -EBADMSG);
+	gb = base_vocab();
+	gb_kv_remove(gb, "tokenizer.ggml.bos_token_id");
+	CHECK(create_from(gb, err, sizeof(err), NULL) == -EBADMSG); /* add_bos without a BOS */
 }
 
 static int main_gpt2(const char *shared)

@@ -13,21 +13,29 @@ Writes into OUTDIR:
                         form, space-separated; special tokens not split out)
   lfm2-test-tokenizer.json  the HF tokenizer itself, for whoever wants to re-check
 
-How the HF tokenizer is configured (LFM2's tokenizer.json could not be read;
-this follows the layout of the Llama-3 tokenizer.json, whose pre-tokenizer
-llama.cpp maps "lfm2" to, see spec §6 and U4):
+How the HF tokenizer is configured. LFM2's own tokenizer.json could not be
+read: the code corpus searched holds LFM2 configs, chat templates and tool-call
+code but no LiquidAI tokenizer.json. So this follows the Llama-3 layout, whose
+pre-tokenizer llama.cpp maps "lfm2" to (its update script verified that
+mapping by hashing HF's output; spec §6 and U4):
   - model: BPE, ignore_merges = true, byte_fallback = false, no unk token
   - pre_tokenizer: Sequence[Split(Llama-3 regex, behavior "Isolated"),
                             ByteLevel(add_prefix_space=false, use_regex=false)]
   - decoder: ByteLevel
   - post_processor: TemplateProcessing "<|startoftext|> $A" (LFM2 adds BOS;
-    the GGUF says add_bos_token = true, so the C side adds it from the GGUF)
+    the GGUF says add_bos_token = true, so the C side adds BOS because the
+    GGUF says so, and the .out lines start with id 1)
   - added tokens: the special tokens of spec §5.3 (ids 0..500, special =
-    true) and three non-special added tokens (USER_DEFINED in the GGUF)
-The vocabulary is trained here with BpeTrainer on the corpus below. Texts are
-encoded with add_special_tokens=True (so special-token texts in the input are
-recognised and BOS is added). Invalid UTF-8 in a test text is decoded with
-errors='replace' before HF sees it: HF only takes str.
+    true; ids 14, 15 named <|reserved_4|>, <|reserved_5|>) and three
+    overlapping non-special added tokens (USER_DEFINED in the GGUF)
+The vocabulary is trained here with BpeTrainer on the corpus below (it stops
+near 2300 tokens: the corpus is small), plus three NORMAL tokens that no merge
+builds, so that ignore_merges is exercised. Texts are encoded with
+add_special_tokens=True (special-token texts in the input are recognised and
+BOS is added). Invalid UTF-8 in a test text is decoded with errors='replace'
+before HF sees it: HF only takes str. Languages: LFM2's model card lists en,
+ar, zh, fr, de, ja, ko, es; Portuguese is added as a ninth (LFM2.5 is said to
+add it; not verified here).
 
 Deterministic in its inputs: the corpus and the test texts are in this file.
 """
