@@ -86,7 +86,9 @@ void gguf_file_destroy(struct gguf_file *f);
 
 uint32_t gguf_version(const struct gguf_file *f);
 uint32_t gguf_alignment(const struct gguf_file *f);
-uint64_t gguf_data_offset(const struct gguf_file *f);  /* start of the data section */
+/* Start of the data section: the end of the tensor infos rounded up to the
+ * alignment; past the end of a file without tensors that omits the padding. */
+uint64_t gguf_data_offset(const struct gguf_file *f);
 uint64_t gguf_file_size(const struct gguf_file *f);
 
 /* Key-value pairs, in file order. */

@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 static void test_type_table(void)
@@ -293,6 +295,226 @@ static void test_dequant_two_blocks(void)
 	CHECK(y[31] == 3.0f && y[32] == -10.0f && y[33] == 0.0f);
 }
 
+/* ---- quantize → dequantize ------------------------------------------ */
+
+/* splitmix64 and Box-Muller: reproducible data without libc rand(). */
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static float rng_normal(uint64_t *s)
+{
+	double u1 = ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
+	double u2 = (double)(rng_next(s) >> 11) / 9007199254740992.0;
+	return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+#define RT_N 4096 /* 16 super-blocks, 128 small blocks */
+
+static float absmax(const float *x, int n)
+{
+	float m = 0.0f;
+	for (int i = 0; i < n; i++)
+		m = fabsf(x[i]) > m ? fabsf(x[i]) : m;
+	return m;
+}
+
+static float range_of(const float *x, int n)
+{
+	float lo = x[0], hi = x[0];
+	for (int i = 1; i < n; i++) {
+		lo = x[i] < lo ? x[i] : lo;
+		hi = x[i] > hi ? x[i] : hi;
+	}
+	return hi - lo;
+}
+
+/* Largest error allowed for element i of x after a round trip through
+ * type t. Each bound is the quantizer's step analysis plus the f16 rounding
+ * of the stored scales (relative 2^-11, times the largest level). */
+static float error_bound(uint32_t t, const float *x, int i)
+{
+	const float h = 1.0f / 2048; /* f16 relative rounding */
+	const float *b32 = x + i / 32 * 32, *b16 = x + i / 16 * 16, *b256 = x + i / 256 * 256;
+	switch (t) {
+	case TENSOR_F16: /* one f16 rounding; half the subnormal step below 2^-14 */
+		return fabsf(x[i]) * h + 2.98023224e-08f;
+	case TENSOR_BF16: /* one bf16 rounding: 8 significant bits */
+		return fabsf(x[i]) / 256;
+	case TENSOR_Q8_0: { /* d = amax/127: half a step, plus 127 levels × f16(d) error */
+		float d = absmax(b32, 32) / 127;
+		return d / 2 + 127 * d * h;
+	}
+	case TENSOR_Q4_0: /* d = amax/8; the far side clamps at +7: one whole step */
+	case TENSOR_Q5_0: { /* d = amax/16, clamps at +15: one whole step */
+		float d = absmax(b32, 32) / (t == TENSOR_Q4_0 ? 8 : 16);
+		return d + (t == TENSOR_Q4_0 ? 8 : 16) * d * h;
+	}
+	case TENSOR_Q4_1: /* d = range/15, half a step; f16(d)·15 and f16(min) */
+	case TENSOR_Q5_1: { /* d = range/31 */
+		float r = range_of(b32, 32), lo = b32[0];
+		for (int j = 0; j < 32; j++)
+			lo = b32[j] < lo ? b32[j] : lo;
+		float d = r / (t == TENSOR_Q4_1 ? 15 : 31);
+		return d / 2 + r * h + fabsf(lo) * h;
+	}
+	case TENSOR_Q6_K:
+		/* 16 levels each side of a 16-element sub-block: one step is about
+		 * amax_sub/32, up to two with the clamped search; the 8-bit sub-scale
+		 * (step max_scale/128 = amax_super/4096 per level) is off by half a
+		 * step, times 32 levels = amax_super/256. */
+		return absmax(b16, 16) / 16 + absmax(b256, 256) / 256;
+	case TENSOR_Q4_K:
+	case TENSOR_Q5_K: {
+		/* One level of the 32-element sub-block (range/nmax, the search
+		 * may shrink the scale by up to 1 level of nmax, so two steps to be
+		 * safe), plus 6-bit scale and min rounding: half a step of 63 on the
+		 * super-block's largest scale (× nmax levels) and largest min. */
+		int nmax = t == TENSOR_Q4_K ? 15 : 31;
+		float r = range_of(b32, 32);
+		return 2 * r / nmax + range_of(b256, 256) / 126 + absmax(b256, 256) / 126;
+	}
+	default:
+		return 0.0f;
+	}
+}
+
+static const uint32_t rt_types[] = { TENSOR_F16, TENSOR_BF16, TENSOR_Q8_0, TENSOR_Q4_0,
+				     TENSOR_Q4_1, TENSOR_Q5_0, TENSOR_Q5_1, TENSOR_Q6_K,
+				     TENSOR_Q4_K, TENSOR_Q5_K };
+
+/* NMSE ceilings on N(0,1) data. Uniform rounding error has variance
+ * step²/12; with a block's |max| near 2.5σ (32 normals) Q4_0's step is
+ * ~0.31σ → 0.008; the others scale with their step. Ceilings leave ~50%
+ * headroom over that estimate, far below what a wrong bit layout gives (≥0.1). */
+static double nmse_ceiling(uint32_t t)
+{
+	switch (t) {
+	case TENSOR_F16: return 1e-7;
+	case TENSOR_BF16: return 2e-5;
+	case TENSOR_Q8_0: return 6e-5;
+	case TENSOR_Q4_0: return 0.012;
+	case TENSOR_Q4_1: return 0.010;
+	case TENSOR_Q5_0: return 0.003;
+	case TENSOR_Q5_1: return 0.0025;
+	case TENSOR_Q6_K: return 6e-4;
+	case TENSOR_Q4_K: return 0.008;
+	case TENSOR_Q5_K: return 0.002;
+	default: return 0.0;
+	}
+}
+
+static void round_trip(uint32_t t, const float *x, const char *what, bool check_nmse)
+{
+	static uint8_t q[RT_N * 4];
+	static float y[RT_N];
+	uint64_t bytes = 0;
+	CHECK(tensor_row_bytes(t, RT_N, &bytes) == 0 && bytes <= sizeof q);
+	memset(q, 0xa5, sizeof q);
+	CHECKF(quantize_row(t, x, q, RT_N) == 0, "%s", tensor_type_info(t)->name);
+	CHECK(dequantize_row(t, q, y, RT_N) == 0);
+	int over = 0, first = -1;
+	double err2 = 0.0, sig2 = 0.0, worst = 0.0;
+	for (int i = 0; i < RT_N; i++) {
+		float e = fabsf(y[i] - x[i]);
+		float bound = error_bound(t, x, i);
+		if (bound > 0.0f && e / bound > worst)
+			worst = e / bound;
+		if (!(e <= bound * 1.0001f + 1e-30f)) {
+			if (first < 0)
+				first = i;
+			over++;
+		}
+		err2 += (double)e * e;
+		sig2 += (double)x[i] * x[i];
+	}
+	CHECKF(over == 0, "%s on %s: %d elements over the bound, first %d (x %g y %g bound %g)",
+	       tensor_type_info(t)->name, what, over, first, first >= 0 ? x[first] : 0.0,
+	       first >= 0 ? y[first] : 0.0, first >= 0 ? error_bound(t, x, first) : 0.0);
+	if (getenv("TEST_QUANT_VERBOSE"))
+		fprintf(stderr, "%-5s %-12s worst error / bound %.3f\n", tensor_type_info(t)->name,
+			what, worst);
+	if (check_nmse) {
+		double nmse = err2 / sig2;
+		CHECKF(nmse < nmse_ceiling(t), "%s nmse %g", tensor_type_info(t)->name, nmse);
+		if (getenv("TEST_QUANT_VERBOSE"))
+			fprintf(stderr, "%-5s nmse %.3g\n", tensor_type_info(t)->name, nmse);
+	}
+}
+
+static void test_round_trips(void)
+{
+	static float gauss[RT_N], mixed[RT_N], positive[RT_N];
+	uint64_t s = 42;
+	for (int i = 0; i < RT_N; i++) {
+		gauss[i] = rng_normal(&s);
+		/* scales varying by block and an outlier per 100: exercises the
+		 * sub-scale rounding of the K-quants */
+		mixed[i] = rng_normal(&s) * (float)(1 + (i / 32) % 7) * 0.01f;
+		if (i % 100 == 7)
+			mixed[i] *= 20.0f;
+		positive[i] = fabsf(rng_normal(&s)) + 3.0f; /* all > 0: min side of Q4_1/K */
+	}
+	for (size_t k = 0; k < sizeof rt_types / sizeof rt_types[0]; k++) {
+		round_trip(rt_types[k], gauss, "gaussian", true);
+		round_trip(rt_types[k], mixed, "mixed scales", false);
+		round_trip(rt_types[k], positive, "positive", false);
+	}
+	float y[RT_N];
+	CHECK(quantize_row(TENSOR_F32, gauss, y, RT_N) == 0 && memcmp(y, gauss, sizeof y) == 0);
+	CHECK(quantize_row(TENSOR_Q2_K, gauss, y, 256) == -ENOTSUP);
+	CHECK(quantize_row(TENSOR_Q3_K, gauss, y, 256) == -ENOTSUP);
+	CHECK(quantize_row(TENSOR_Q4_0, gauss, y, 31) == -EINVAL);
+	CHECK(quantize_row(5, gauss, y, 32) == -EINVAL);
+}
+
+static void test_quant_zeros_and_extremes(void)
+{
+	float zero[256] = { 0 }, y[256];
+	/* Every block type of all zeros decodes to exact zeros. */
+	for (size_t k = 0; k < sizeof rt_types / sizeof rt_types[0]; k++) {
+		uint8_t q[256 * 4];
+		memset(q, 0xff, sizeof q);
+		CHECK(quantize_row(rt_types[k], zero, q, 256) == 0);
+		CHECK(dequantize_row(rt_types[k], q, y, 256) == 0);
+		int nonzero = 0;
+		for (int i = 0; i < 256; i++)
+			nonzero += y[i] != 0.0f;
+		CHECKF(nonzero == 0, "%s", tensor_type_info(rt_types[k])->name);
+	}
+	struct block_q8_0 b8;
+	struct block_q4_0 b4;
+	CHECK(quantize_row(TENSOR_Q8_0, zero, &b8, 32) == 0 && b8.d == 0);
+	/* Q4_0's d = 0 / −8 is −0, as in the reference. */
+	CHECK(quantize_row(TENSOR_Q4_0, zero, &b4, 32) == 0 && b4.d == 0x8000);
+	/* Q4_0 of zeros: every nibble is level 8 (x·0 + 8.5 truncated). */
+	CHECK(b4.qs[0] == 0x88 && b4.qs[15] == 0x88);
+
+	/* Largest scales a half holds: d = 65504 exactly, so the extremes come
+	 * back exactly (Q8_0: ±127·d; Q4_0: the signed max is level 0 = −8·d). */
+	float x[32];
+	for (int j = 0; j < 32; j++)
+		x[j] = (j % 2 ? 127.0f : -127.0f) * 65504.0f;
+	CHECK(quantize_row(TENSOR_Q8_0, x, &b8, 32) == 0);
+	CHECK(b8.d == 0x7bff && b8.qs[0] == -127 && b8.qs[1] == 127);
+	CHECK(dequantize_row(TENSOR_Q8_0, &b8, y, 32) == 0 && y[0] == x[0] && y[1] == x[1]);
+	for (int j = 0; j < 32; j++)
+		x[j] = j == 5 ? -8.0f * 65504.0f : (float)j * 1000.0f;
+	CHECK(quantize_row(TENSOR_Q4_0, x, &b4, 32) == 0);
+	CHECK(b4.d == 0x7bff); /* d = max / -8 = +65504 */
+	CHECK(dequantize_row(TENSOR_Q4_0, &b4, y, 32) == 0 && y[5] == x[5]);
+	CHECK((b4.qs[5] & 15) == 0);
+	/* One tiny value among zeros: Q8_0 still represents it (level ±127). */
+	memset(x, 0, sizeof x);
+	x[9] = -1e-3f;
+	CHECK(quantize_row(TENSOR_Q8_0, x, &b8, 32) == 0 && b8.qs[9] == -127);
+	CHECK(dequantize_row(TENSOR_Q8_0, &b8, y, 32) == 0 && fabsf(y[9] - x[9]) < 1e-3f * 1e-3f);
+}
+
 int main(void)
 {
 	test_type_table();
@@ -308,5 +530,7 @@ int main(void)
 	test_dequant_q2_K();
 	test_dequant_q3_K();
 	test_dequant_two_blocks();
+	test_round_trips();
+	test_quant_zeros_and_extremes();
 	return check_report();
 }
