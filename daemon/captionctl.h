@@ -7,7 +7,13 @@
 #ifndef CAPTIOND_DAEMON_CAPTIONCTL_H
 #define CAPTIOND_DAEMON_CAPTIONCTL_H
 
+int ctl_bench_main(int argc, char **argv);
 int ctl_inspect_main(int argc, char **argv);
 int ctl_tokenize_main(int argc, char **argv);
+
+/* Helpers shared by subcommands. */
+struct tokenizer;
+/* Open path's tokenizer; on failure print the reason and return -errno. */
+int ctl_tokenizer_open(const char *path, struct tokenizer **out);
 
 #endif

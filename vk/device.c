@@ -148,8 +148,17 @@ static int create_instance(struct gpu_device *dev, const struct gpu_device_confi
 			  VK_API_VERSION_MAJOR(loader_version), VK_API_VERSION_MINOR(loader_version));
 		return -ENODEV;
 	}
+	/* With the layer, also check synchronization: the recorder leaves out
+	 * barriers between independent dispatches, and this proves it right. */
+	VkValidationFeatureEnableEXT sync = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
+	VkValidationFeaturesEXT vf = {
+		.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+		.enabledValidationFeatureCount = 1,
+		.pEnabledValidationFeatures = &sync,
+	};
 	VkInstanceCreateInfo ici = {
 		.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+		.pNext = dev->caps.validation ? &vf : NULL,
 		.pApplicationInfo = &app,
 		.enabledLayerCount = n_layers,
 		.ppEnabledLayerNames = layers,
@@ -157,8 +166,12 @@ static int create_instance(struct gpu_device *dev, const struct gpu_device_confi
 		.ppEnabledExtensionNames = exts,
 	};
 	VkResult r = vkCreateInstance(&ici, NULL, &dev->instance);
+	if (r == VK_ERROR_INCOMPATIBLE_DRIVER) {
+		g_message("no Vulkan driver (VK_ERROR_INCOMPATIBLE_DRIVER; check VK_DRIVER_FILES)");
+		return -ENODEV;
+	}
 	if (r != VK_SUCCESS)
-		return r == VK_ERROR_INCOMPATIBLE_DRIVER ? -ENODEV : gpu_vk_fail("vkCreateInstance", r);
+		return gpu_vk_fail("vkCreateInstance", r);
 	/* Device-level calls go through the loader's dispatch (no volkLoadDevice):
 	 * volk's pointers are process-wide, and two devices must coexist. */
 	volkLoadInstance(dev->instance);

@@ -82,6 +82,31 @@ static uint32_t rows_per_piece(const struct gpu_caps *caps, const struct gpu_ten
 	return (uint32_t)rows;
 }
 
+static uint64_t gcd_u64(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* Round a piece down so that every piece starts at an aligned byte offset
+ * for each stride given (when that is possible at all): the windows then
+ * need no step-back and neighbouring pieces do not overlap, so the recorder
+ * puts no barrier between them. */
+static uint32_t align_piece(const struct gpu_caps *caps, uint32_t piece, const uint64_t *strides,
+			    int n)
+{
+	uint64_t align = caps->storage_align ? caps->storage_align : 1, m = 1;
+	for (int i = 0; i < n; i++) {
+		uint64_t q = align / gcd_u64(align, strides[i]);
+		m = m / gcd_u64(m, q) * q;
+	}
+	return piece >= m ? (uint32_t)(piece / m * m) : piece;
+}
+
 static int too_big(const char *label)
 {
 	g_warning("%s: one row does not fit a binding", label);
@@ -102,7 +127,7 @@ int gpu_op_mul_mat_vec(struct gpu_recorder *rec, const char *label, const struct
 	    (ret = check_tensor(label, "y", y, TENSOR_F32)) < 0)
 		return ret;
 	if (x->ne[0] != w->ne[0] || y->ne[0] != w->ne[1] || y->ne[1] != x->ne[1]) {
-		g_warning("%s: W [%u, %u] · x [%u, %u] cannot give y [%u, %u]", label, w->ne[0],
+		g_warning("%s: W [%u, %u] * x [%u, %u] cannot give y [%u, %u]", label, w->ne[0],
 			  w->ne[1], x->ne[0], x->ne[1], y->ne[0], y->ne[1]);
 		return -EINVAL;
 	}
@@ -123,6 +148,10 @@ int gpu_op_mul_mat_vec(struct gpu_recorder *rec, const char *label, const struct
 	uint32_t piece = rows_per_piece(caps, ts, 1, caps->max_wg_count[0]);
 	if (piece == 0)
 		return too_big(label);
+	if (piece < w->ne[1]) {
+		uint64_t strides[] = { stride_of(w), 4 };
+		piece = align_piece(caps, piece, strides, 2);
+	}
 	uint32_t unit = unit_bytes(w);
 	for (uint32_t r0 = 0; r0 < w->ne[1]; r0 += piece) {
 		uint32_t nr = MIN(piece, w->ne[1] - r0);
@@ -176,6 +205,10 @@ int gpu_op_rms_norm(struct gpu_recorder *rec, const char *label, const struct gp
 	uint32_t piece = rows_per_piece(caps, ts, 2, caps->max_wg_count[0]);
 	if (piece == 0)
 		return too_big(label);
+	if (piece < x->ne[1]) {
+		uint64_t strides[] = { stride_of(x), stride_of(y) };
+		piece = align_piece(caps, piece, strides, 2);
+	}
 	for (uint32_t r0 = 0; r0 < x->ne[1]; r0 += piece) {
 		uint32_t nr = MIN(piece, x->ne[1] - r0);
 		if ((ret = bind_rows(dev, x, r0, nr, false, &b[0], &x_off)) < 0 ||
@@ -229,6 +262,10 @@ int gpu_op_add(struct gpu_recorder *rec, const char *label, const struct gpu_ten
 		piece = MIN(piece, rows_per_piece(caps, ts + 2, 1, caps->max_wg_count[1]));
 	if (piece == 0)
 		return too_big(label);
+	if (piece < a->ne[1]) {
+		uint64_t strides[] = { stride_of(a), broadcast ? 4 : stride_of(bt), stride_of(c) };
+		piece = align_piece(caps, piece, strides, 3);
+	}
 	struct gpu_binding b[3];
 	uint32_t a_off, b_off, c_off;
 	for (uint32_t r0 = 0; r0 < a->ne[1]; r0 += piece) {

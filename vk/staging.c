@@ -142,9 +142,11 @@ int gpu_staging_write(struct gpu_staging *st, struct gpu_buffer *dst, uint64_t d
 	if (dst_offset > dsize || size > dsize - dst_offset)
 		return -EINVAL;
 	uint8_t *map = gpu_buffer_map(dst);
-	if (map && gpu_buffer_kind(dst) != GPU_MEM_READBACK) {
-		/* Host-visible and coherent (UPLOAD, or unified memory): direct.
-		 * The submit of the dispatch that reads it makes it visible. */
+	if (gpu_buffer_kind(dst) == GPU_MEM_UPLOAD) {
+		/* Host-visible and coherent: direct. The submit of the dispatch
+		 * that reads it makes it visible. Other kinds go through the ring
+		 * even where their memory happens to be mapped (lavapipe), so the
+		 * path a discrete GPU takes is the one tests run. */
 		memcpy(map + dst_offset, src, size);
 		return 0;
 	}
@@ -181,7 +183,7 @@ int gpu_staging_read(struct gpu_staging *st, struct gpu_buffer *src, uint64_t sr
 	if (ret < 0)
 		return ret;
 	const uint8_t *map = gpu_buffer_map(src);
-	if (map) {
+	if (gpu_buffer_kind(src) == GPU_MEM_READBACK || gpu_buffer_kind(src) == GPU_MEM_UPLOAD) {
 		ret = gpu_buffer_invalidate(src);
 		if (ret == 0)
 			memcpy(dst, map + src_offset, size);

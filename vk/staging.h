@@ -3,8 +3,9 @@
  * submitted when the ring is full or on flush.
  *
  * Sized at start-up (e.g. 64 MiB); a write of any size goes through in
- * ring-sized pieces. Owned by one thread. Writes into buffers that are
- * already host-visible (UPLOAD, READBACK, lavapipe's memory) are a memcpy.
+ * ring-sized pieces. Owned by one thread. Writes into UPLOAD buffers and
+ * reads from UPLOAD/READBACK buffers are a memcpy; the other kinds always
+ * take the ring.
  */
 #ifndef CAPTIOND_VK_STAGING_H
 #define CAPTIOND_VK_STAGING_H

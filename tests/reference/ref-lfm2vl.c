@@ -2,8 +2,8 @@
  * LFM2-VL: the LFM2 language model (spec §3) and the SigLIP2-NaFlex vision
  * tower + projector (spec §4), HF profile.
  *
- * Numerics: activations and dot products are f32, summed left to right, like
- * a plain f32 torch run up to summation order. Statistics of normalisations
+ * Numerics: activations and dot products are f32, like a plain f32 torch run
+ * up to summation order. Statistics of normalisations
  * (Σx², mean, variance) are accumulated in double: llama.cpp's CPU RMSNorm
  * does so, and it makes these sums independent of summation order, so they
  * contribute nothing to the difference against torch's blocked f32 sums.
@@ -20,10 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef REF_WITH_GGUF
 #include "model/gguf.h"
 #include "model/quant.h"
-#endif
 
 /* ---------------------------------------------------------------- memory */
 
@@ -116,7 +114,6 @@ static int alloc_vision_scratch(struct ref_model *m)
 
 /* ---------------------------------------------------------------- loading */
 
-#ifdef REF_WITH_GGUF
 /* Find name, check its shape is exactly ne (unused dims 1) and dequantize it
  * to a fresh F32 buffer. */
 static float *load_tensor(struct ref_model *m, const struct gguf_file *f, const char *name,
@@ -313,14 +310,6 @@ fail:
 	ref_model_destroy(m);
 	return ret;
 }
-#else
-int ref_model_load(const char *lm_path, const char *mmproj_path, struct ref_model **out, char *err,
-		   size_t err_size)
-{
-	*out = NULL;
-	return errf(err, err_size, -ENOTSUP, "built without the GGUF reader (model/gguf.c not yet merged)");
-}
-#endif
 
 /* ---------------------------------------------------------------- random model */
 
@@ -423,15 +412,24 @@ int ref_model_create_random(const struct lfm2_lm_hparams *lm, const struct lfm2_
 
 /* ---------------------------------------------------------------- ops */
 
-/* y[r] = Σ_c W[r][c]·x[c], W [rows][cols]; f32, left to right. */
+/* y[r] = Σ_c W[r][c]·x[c], W [rows][cols]; f32 in four interleaved partial
+ * sums (c mod 4) added at the end: as exact as one running sum and several
+ * times faster, since the compiler may not reorder a float sum itself. */
 static void matmul(float *y, const float *W, const float *x, size_t rows, size_t cols)
 {
 	for (size_t r = 0; r < rows; r++) {
 		const float *w = W + r * cols;
-		float acc = 0.0f;
-		for (size_t c = 0; c < cols; c++)
-			acc += w[c] * x[c];
-		y[r] = acc;
+		float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+		size_t c = 0;
+		for (; c + 4 <= cols; c += 4) {
+			a0 += w[c] * x[c];
+			a1 += w[c + 1] * x[c + 1];
+			a2 += w[c + 2] * x[c + 2];
+			a3 += w[c + 3] * x[c + 3];
+		}
+		for (; c < cols; c++)
+			a0 += w[c] * x[c];
+		y[r] = (a0 + a1) + (a2 + a3);
 	}
 }
 
@@ -873,6 +871,24 @@ static int32_t argmax(const float *x, uint32_t n)
 	return (int32_t)best;
 }
 
+int ref_greedy_continue(const struct ref_model *m, struct ref_state *s, const float *last_logits,
+			uint32_t n_gen, int32_t *out)
+{
+	if (s->pos == 0 || n_gen > s->n_ctx - s->pos + 1)
+		return -EINVAL;
+	float *logits = malloc((size_t)m->lm.n_vocab * sizeof(float));
+	if (!logits)
+		return -ENOMEM;
+	memcpy(logits, last_logits, (size_t)m->lm.n_vocab * sizeof(float));
+	for (uint32_t i = 0; i < n_gen; i++) {
+		out[i] = argmax(logits, m->lm.n_vocab);
+		if (i + 1 < n_gen) /* the last token is never fed back */
+			lm_step(m, s, m->tok_embd + (size_t)out[i] * m->lm.d_model, logits);
+	}
+	free(logits);
+	return 0;
+}
+
 int ref_generate_greedy(const struct ref_model *m, struct ref_state *s, const int32_t *prompt,
 			uint32_t n_prompt, const float *slot_rows, uint32_t n_slot_rows, uint32_t n_gen,
 			int32_t *out)
@@ -891,11 +907,7 @@ int ref_generate_greedy(const struct ref_model *m, struct ref_state *s, const in
 	uint32_t slot = 0;
 	for (uint32_t t = 0; t < n_prompt; t++)
 		lm_step(m, s, input_row(m, prompt[t], slot_rows, &slot), t + 1 == n_prompt ? logits : NULL);
-	for (uint32_t i = 0; i < n_gen; i++) {
-		out[i] = argmax(logits, m->lm.n_vocab);
-		if (i + 1 < n_gen)
-			lm_step(m, s, m->tok_embd + (size_t)out[i] * m->lm.d_model, logits);
-	}
+	ret = ref_greedy_continue(m, s, logits, n_gen, out);
 out:
 	free(logits);
 	return ret;
@@ -928,21 +940,19 @@ static void aa_weights(float *w, uint32_t n_in, uint32_t n_out)
 	}
 }
 
-/* P [gh][gw][D] = resize of the pos_grid² table (spec §4.8): width first,
- * then height, both in f32, as PyTorch's separable antialiased kernel. */
-static int resize_pos_embd(const struct ref_model *m, uint32_t gh, uint32_t gw, float *P)
+int ref_pos_embd_resize(const float *P0, uint32_t n, uint32_t D, uint32_t gh, uint32_t gw, float *P)
 {
-	uint32_t n = m->vis.pos_grid;
-	size_t D = m->vis.width;
-	if (gh == n && gw == n) {
-		memcpy(P, m->pos_embd, (size_t)n * n * D * sizeof(float));
+	if (n == 0 || n > 64 || gh == 0 || gw == 0)
+		return -EINVAL;
+	if (gh == n && gw == n) { /* identity: LCPP skips it, HF's is exact */
+		memcpy(P, P0, (size_t)n * n * D * sizeof(float));
 		return 0;
 	}
 	float *wx = calloc((size_t)gw * n, sizeof(float)), *wy = calloc((size_t)gh * n, sizeof(float));
 	float *tmp = calloc((size_t)n * gw * D, sizeof(float)); /* [n][gw][D] */
 	int ret = 0;
-	if (!wx || !wy || !tmp || n > 64) {
-		ret = !wx || !wy || !tmp ? -ENOMEM : -EINVAL;
+	if (!wx || !wy || !tmp) {
+		ret = -ENOMEM;
 		goto out;
 	}
 	aa_weights(wx, n, gw);
@@ -952,7 +962,7 @@ static int resize_pos_embd(const struct ref_model *m, uint32_t gh, uint32_t gw, 
 			for (size_t c = 0; c < D; c++) {
 				float acc = 0.0f;
 				for (uint32_t i = 0; i < n; i++)
-					acc += wx[(size_t)x * n + i] * m->pos_embd[((size_t)j * n + i) * D + c];
+					acc += wx[(size_t)x * n + i] * P0[((size_t)j * n + i) * D + c];
 				tmp[((size_t)j * gw + x) * D + c] = acc;
 			}
 	for (uint32_t y = 0; y < gh; y++)
@@ -1049,7 +1059,7 @@ int ref_vision_encode(struct ref_model *m, const uint8_t *rgb, uint32_t w, uint3
 	*crop_h = ch;
 
 	/* Normalise, patchify in (ky, kx, c) order, embed, add positions. */
-	ret = resize_pos_embd(m, (uint32_t)gh, (uint32_t)gw, s->pos);
+	ret = ref_pos_embd_resize(m->pos_embd, v->pos_grid, v->width, (uint32_t)gh, (uint32_t)gw, s->pos);
 	if (ret < 0)
 		return ret;
 	for (size_t py = 0; py < gh; py++)

@@ -143,6 +143,10 @@ int ref_lm_forward_full(const struct ref_model *m, const int32_t *ids, uint32_t 
 int ref_generate_greedy(const struct ref_model *m, struct ref_state *s, const int32_t *prompt,
 			uint32_t n_prompt, const float *slot_rows, uint32_t n_slot_rows,
 			uint32_t n_gen, int32_t *out);
+/* The decode half of ref_generate_greedy: s has consumed the prompt and
+ * last_logits [V] are its last position's logits. */
+int ref_greedy_continue(const struct ref_model *m, struct ref_state *s, const float *last_logits,
+			uint32_t n_gen, int32_t *out);
 
 /* Encode one image as a single crop: smart resize (HF, min/max tokens 64/256)
  * with the Pillow resampler when the size is not already a fixed point, then
@@ -155,6 +159,10 @@ int ref_vision_encode(struct ref_model *m, const uint8_t *rgb, uint32_t w, uint3
 /* The ops, exposed for hand-checked unit cases. */
 void ref_rmsnorm(float *out, const float *x, const float *w, uint32_t n, float eps);
 void ref_rope_neox(float *x, uint32_t head_dim, uint32_t pos, float theta);
+/* NaFlex position-table resize (spec §4.8): P0 [n][n][D] (row-major y, x) to
+ * P [gh][gw][D], antialiased bilinear, align_corners false; width pass first,
+ * then height, in f32 (PyTorch's separable order). */
+int ref_pos_embd_resize(const float *P0, uint32_t n, uint32_t D, uint32_t gh, uint32_t gw, float *P);
 /* One depthwise causal conv step over d channels: state [L−1][d] holds the
  * previous s values (row 0 oldest), w [d][L]; writes c and shifts the state. */
 void ref_shortconv_step(float *c, float *state, const float *s, const float *w, uint32_t d,

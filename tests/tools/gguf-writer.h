@@ -10,8 +10,8 @@
  * Errors: 0 or a negative errno (-EEXIST duplicate key or tensor name,
  * -EINVAL bad shape/type/order, -EIO write failure, -ENOMEM).
  */
-#ifndef CAPTIOND_TESTS_GGUF_WRITER_H
-#define CAPTIOND_TESTS_GGUF_WRITER_H
+#ifndef CAPTIOND_TESTS_TOOLS_GGUF_WRITER_H
+#define CAPTIOND_TESTS_TOOLS_GGUF_WRITER_H
 
 #include <stdbool.h>
 #include <stdint.h>
