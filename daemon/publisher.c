@@ -59,6 +59,7 @@ struct publisher {
 	int listen_fd;
 	GSource *listen_source;
 	GSource *retry_source;
+	bool accept_failing;
 	char *release, *model;
 	size_t queue_max_lines, queue_max_bytes, disconnect_after, max_clients;
 	GList *clients;
@@ -68,8 +69,9 @@ struct publisher {
 	void *stats_user;
 	struct publisher_stats stats;
 
-	GMutex inbox_lock; /* guards inbox and stats.inbox_dropped */
-	GQueue inbox;      /* struct inbox_item * */
+	GMutex inbox_lock;       /* guards inbox, inbox_lost and stats.inbox_dropped */
+	GQueue inbox;            /* struct inbox_item * */
+	GHashTable *inbox_lost;  /* stream name → lines dropped from the inbox */
 	GSource *inbox_source;
 };
 
@@ -173,6 +175,17 @@ static bool client_flush(struct client *c)
 	}
 }
 
+/* The count of a DROPPED notice line, 0 for any other line. */
+static uint64_t notice_lines(GBytes *line)
+{
+	static const char prefix[] = "{\"class\":\"DROPPED\",\"count\":";
+	size_t size;
+	const char *p = g_bytes_get_data(line, &size);
+	if (size <= sizeof prefix - 1 || memcmp(p, prefix, sizeof prefix - 1) != 0)
+		return 0;
+	return g_ascii_strtoull(p + sizeof prefix - 1, NULL, 10);
+}
+
 /* Queues a line (a new reference) and sends what fits. Returns false when
  * the client was closed. */
 static bool client_push(struct client *c, GBytes *line)
@@ -188,7 +201,13 @@ static bool client_push(struct client *c, GBytes *line)
 			break;
 		GBytes *old = g_queue_pop_nth(&c->lines, victim);
 		c->queued_bytes -= g_bytes_get_size(old);
+		uint64_t notice_count = notice_lines(old);
 		g_bytes_unref(old);
+		if (notice_count) {
+			/* A queued DROPPED notice: fold its count into the next one. */
+			c->pending_dropped += notice_count;
+			continue;
+		}
 		c->pending_dropped++;
 		c->dropped_since_progress++;
 		pub->stats.lines_dropped++;
@@ -220,6 +239,21 @@ static bool client_error(struct client *c, const char *message)
 {
 	GString *s = g_string_new(NULL);
 	protocol_error_line(s, message);
+	return client_push_string(c, s);
+}
+
+/* n lines for this client were lost before reaching its queue: they are
+ * newer than everything queued, so the notice goes at the tail of the
+ * queue, or becomes the pending count when nothing unsent is queued. */
+static bool client_lost(struct client *c, uint64_t n)
+{
+	guint unstarted = c->lines.length - (c->head_offset ? 1 : 0);
+	if (unstarted == 0) {
+		c->pending_dropped += n;
+		return c->want_out ? true : client_flush(c);
+	}
+	GString *s = g_string_new(NULL);
+	protocol_dropped_line(s, n);
 	return client_push_string(c, s);
 }
 
@@ -385,7 +419,9 @@ static gboolean listen_ready(gint fd, GIOCondition cond, gpointer user_data)
 				return G_SOURCE_CONTINUE;
 			/* Out of fds or memory: the socket stays readable, so stop
 			 * watching it for a while instead of spinning. */
-			g_warning("caption socket: accept: %s; pausing %d ms", g_strerror(errno), ACCEPT_RETRY_MS);
+			if (!pub->accept_failing)
+				g_warning("caption socket: accept: %s; pausing %d ms", g_strerror(errno), ACCEPT_RETRY_MS);
+			pub->accept_failing = true; /* one warning per episode, not ten a second */
 			g_source_unref(pub->listen_source);
 			pub->listen_source = NULL;
 			pub->retry_source = g_timeout_source_new(ACCEPT_RETRY_MS);
@@ -393,6 +429,7 @@ static gboolean listen_ready(gint fd, GIOCondition cond, gpointer user_data)
 			g_source_attach(pub->retry_source, pub->context);
 			return G_SOURCE_REMOVE;
 		}
+		pub->accept_failing = false;
 		if (g_list_length(pub->clients) >= pub->max_clients) {
 			GString *s = g_string_new(NULL);
 			protocol_error_line(s, "too many clients");
@@ -523,7 +560,29 @@ static gboolean inbox_dispatch(GSource *source, GSourceFunc callback, gpointer u
 	g_mutex_lock(&pub->inbox_lock);
 	items = pub->inbox;
 	g_queue_init(&pub->inbox);
+	GHashTable *lost = NULL;
+	if (g_hash_table_size(pub->inbox_lost)) {
+		lost = pub->inbox_lost;
+		pub->inbox_lost = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	}
 	g_mutex_unlock(&pub->inbox_lock);
+
+	/* Lines lost in the inbox are older than the ones taken now. */
+	for (GList *l = pub->clients, *next; lost && l; l = next) {
+		next = l->next;
+		struct client *c = l->data;
+		uint64_t n = 0;
+		GHashTableIter iter;
+		gpointer key, value;
+		g_hash_table_iter_init(&iter, lost);
+		while (g_hash_table_iter_next(&iter, &key, &value))
+			if (!c->watch || g_hash_table_contains(c->watch, key))
+				n += GPOINTER_TO_SIZE(value);
+		if (n)
+			client_lost(c, n);
+	}
+	if (lost)
+		g_hash_table_destroy(lost);
 
 	struct inbox_item *item;
 	while ((item = g_queue_pop_head(&items))) {
@@ -549,7 +608,10 @@ static void inbox_push(struct publisher *pub, const char *stream, GString *line)
 	g_mutex_lock(&pub->inbox_lock);
 	g_queue_push_tail(&pub->inbox, item);
 	if (pub->inbox.length > INBOX_MAX_LINES) {
-		inbox_item_free(g_queue_pop_head(&pub->inbox));
+		struct inbox_item *old = g_queue_pop_head(&pub->inbox);
+		gpointer count = g_hash_table_lookup(pub->inbox_lost, old->stream);
+		g_hash_table_replace(pub->inbox_lost, g_strdup(old->stream), GSIZE_TO_POINTER(GPOINTER_TO_SIZE(count) + 1));
+		inbox_item_free(old);
 		pub->stats.inbox_dropped++;
 	}
 	g_mutex_unlock(&pub->inbox_lock);
@@ -558,6 +620,7 @@ static void inbox_push(struct publisher *pub, const char *stream, GString *line)
 
 void publisher_publish_caption(struct publisher *pub, const struct caption_event *ev)
 {
+	g_return_if_fail(pub && ev && ev->stream);
 	int64_t now_real = g_get_real_time(), now_mono = g_get_monotonic_time();
 	GString *s = g_string_new(NULL);
 	protocol_caption_line(s, ev, now_real, (double)(now_mono - ev->capture_monotonic_us) / 1000.0);
@@ -566,6 +629,7 @@ void publisher_publish_caption(struct publisher *pub, const struct caption_event
 
 void publisher_publish_stream(struct publisher *pub, const char *stream, const char *state, const char *message)
 {
+	g_return_if_fail(pub && stream && state);
 	GString *s = g_string_new(NULL);
 	protocol_stream_line(s, stream, state, message);
 	inbox_push(pub, stream, s);
@@ -585,13 +649,15 @@ int publisher_create(const struct publisher_options *opt, GMainContext *context,
 	pub->path = g_strdup(opt->socket_path);
 	pub->release = g_strdup(opt->release ? opt->release : "");
 	pub->model = g_strdup(opt->model);
-	pub->queue_max_lines = opt->queue_max_lines ? opt->queue_max_lines : 256;
-	pub->queue_max_bytes = opt->queue_max_bytes ? opt->queue_max_bytes : 1u << 20;
-	pub->disconnect_after = opt->disconnect_after_dropped_lines ? opt->disconnect_after_dropped_lines : 4096;
-	pub->max_clients = opt->max_clients ? opt->max_clients : 128;
+	pub->queue_max_lines = opt->queue_max_lines ? opt->queue_max_lines : PUBLISHER_DEFAULT_QUEUE_MAX_LINES;
+	pub->queue_max_bytes = opt->queue_max_bytes ? opt->queue_max_bytes : PUBLISHER_DEFAULT_QUEUE_MAX_BYTES;
+	pub->disconnect_after = opt->disconnect_after_dropped_lines ? opt->disconnect_after_dropped_lines
+								    : PUBLISHER_DEFAULT_DISCONNECT_AFTER_DROPPED_LINES;
+	pub->max_clients = opt->max_clients ? opt->max_clients : PUBLISHER_DEFAULT_MAX_CLIENTS;
 	pub->start_us = g_get_monotonic_time();
 	g_mutex_init(&pub->inbox_lock);
 	g_queue_init(&pub->inbox);
+	pub->inbox_lost = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
 	rc = listen_on(pub, opt, why, why_size);
 	if (rc) {
@@ -621,6 +687,7 @@ void publisher_destroy(struct publisher *pub)
 		g_source_unref(pub->inbox_source);
 	}
 	g_queue_clear_full(&pub->inbox, (GDestroyNotify)inbox_item_free);
+	g_hash_table_destroy(pub->inbox_lost);
 	g_mutex_clear(&pub->inbox_lock);
 	if (pub->listen_source) {
 		g_source_destroy(pub->listen_source);

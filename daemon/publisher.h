@@ -16,6 +16,10 @@
  * single byte from it is disconnected, with the reason logged. Nobody else
  * ever waits for a slow client.
  *
+ * Lines from other threads wait in an inbox of at most 1024 lines for the
+ * main loop; if it stalls that long, the oldest are dropped and each client
+ * that would have received them gets a DROPPED notice at the right place.
+ *
  * Client input: lines of at most PROTOCOL_MAX_CLIENT_LINE_BYTES. A longer
  * line gets one ERROR reply and is discarded up to its newline; the client
  * stays connected. Malformed commands get an ERROR line.
@@ -36,23 +40,29 @@
 
 struct publisher;
 
+/* What a 0 in publisher_options means (conf/captiond.yaml has the same). */
+#define PUBLISHER_DEFAULT_QUEUE_MAX_LINES 256
+#define PUBLISHER_DEFAULT_QUEUE_MAX_BYTES (1u << 20)
+#define PUBLISHER_DEFAULT_DISCONNECT_AFTER_DROPPED_LINES 4096
+#define PUBLISHER_DEFAULT_MAX_CLIENTS 128
+
 struct publisher_options {
 	const char *socket_path;
 	uint32_t socket_mode;                 /* permission bits of the socket file */
 	const char *socket_group;             /* NULL or "": keep the daemon's group */
 	const char *release;                  /* daemon version, for VERSION */
 	const char *model;                    /* model name for VERSION; NULL: omitted */
-	size_t queue_max_lines;               /* per client; 0: 256 */
-	size_t queue_max_bytes;               /* per client; 0: 1 MiB */
-	size_t disconnect_after_dropped_lines; /* with no write progress; 0: 4096 */
-	size_t max_clients;                   /* more are refused with an ERROR; 0: 128 */
+	size_t queue_max_lines;               /* per client */
+	size_t queue_max_bytes;               /* per client */
+	size_t disconnect_after_dropped_lines; /* with no write progress */
+	size_t max_clients;                   /* more are refused with an ERROR */
 };
 
 struct publisher_stats {
 	size_t clients;
 	uint64_t lines_published;       /* CAPTION and STREAM lines handed to the publisher */
 	uint64_t lines_dropped;         /* per client, summed */
-	uint64_t inbox_dropped;         /* lost before the main loop ran (inbox over 1024) */
+	uint64_t inbox_dropped;         /* lost before reaching any client (inbox over 1024) */
 	uint64_t clients_disconnected;  /* forced: stopped reading, write error, refused */
 	size_t queue_lines_peak;        /* largest client queue seen, in lines */
 	size_t queue_bytes_peak;        /* largest client queue seen, in bytes */
@@ -73,7 +83,7 @@ int publisher_create(const struct publisher_options *options, GMainContext *cont
 /* Closes every client and removes the socket file if it is still ours. */
 void publisher_destroy(struct publisher *pub);
 
-/* Any thread. Copies ev; the publish time is taken now. */
+/* Any thread. Copies ev (ev->stream must be set); the publish time is taken now. */
 void publisher_publish_caption(struct publisher *pub, const struct caption_event *ev);
 /* Any thread. A STREAM line: state such as "playing", "error"; message may be NULL. */
 void publisher_publish_stream(struct publisher *pub, const char *stream, const char *state, const char *message);

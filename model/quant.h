@@ -127,8 +127,8 @@ int dequantize_row(uint32_t type, const void *src, float *dst, uint64_t n);
 
 /* Quantize n elements with the reference (non-imatrix) quantizers of
  * llama.cpp, so that generated test models carry realistic blocks.
- * Supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q6_K (+ Q4_K, Q5_K,
- * Q2_K, Q3_K where implemented). Returns 0, or -ENOTSUP. */
+ * Supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K.
+ * Returns 0, -ENOTSUP (Q2_K, Q3_K) or -EINVAL (unknown type, bad n). */
 int quantize_row(uint32_t type, const float *src, void *dst, uint64_t n);
 
 #endif

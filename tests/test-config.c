@@ -4,6 +4,7 @@
  * the shipped conf/captiond.yaml against the built-in defaults, hostile
  * inputs, and the SIGHUP diff. */
 #include "daemon/config.h"
+#include "daemon/publisher.h"
 #include "tests/check.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
 	{ "modle:\n  path: /x\n", "t.yaml:1:1: modle: unknown key" },
+	{ "\"a\\nb\": 1\n", "t.yaml:1:1: a\\nb: unknown key" },
 	{ "model:\n  pth: /x\n", "t.yaml:2:3: model.pth: unknown key" },
 	{ "model:\n  max_new_tokens: many\n", "t.yaml:2:19: model.max_new_tokens: expected an integer, got \"many\"" },
 	{ "model:\n  max_new_tokens: 1.5\n", "t.yaml:2:19: model.max_new_tokens: expected an integer, got \"1.5\"" },
@@ -189,6 +191,11 @@ static void test_defaults(void)
 	CHECK(strcmp(c->socket_path, "/run/captiond/captions.sock") == 0);
 	CHECK(c->n_streams == 1 && c->streams[0].source_kind == CONFIG_SOURCE_V4L2);
 	CHECK(strcmp(c->streams[0].source, "/dev/video0") == 0);
+	/* The socket limits are the publisher's own defaults. */
+	CHECK(c->socket_queue_max_lines == PUBLISHER_DEFAULT_QUEUE_MAX_LINES);
+	CHECK(c->socket_queue_max_bytes == PUBLISHER_DEFAULT_QUEUE_MAX_BYTES);
+	CHECK(c->socket_disconnect_after_dropped_lines == PUBLISHER_DEFAULT_DISCONNECT_AFTER_DROPPED_LINES);
+	CHECK(c->socket_max_clients == PUBLISHER_DEFAULT_MAX_CLIENTS);
 	config_destroy(c);
 	config_destroy(NULL);
 }

@@ -1,9 +1,10 @@
 /* tests/test-gpu-norm-add.c — rms_norm and add against plain C, on LFM2
  * shapes (hidden 1024, one token and a 1024-patch batch).
  *
- * Bounds: rms_norm NMSE < 1e-10 (f32 sum of squares vs. a double
+ * Also views with padded rows (row_stride), read by rms_norm and
+ * mul_mat_vec. Bounds: rms_norm NMSE < 1e-10 (f32 sum of squares vs. a double
  * reference); add NMSE < 1e-14 (one f32 rounding per element, the same on
- * both sides: in practice exact).
+ * both sides: in practice exact); mul_mat_vec 1e-9 as in its own test.
  */
 #include "model/quant.h"
 #include "tests/check.h"
@@ -80,6 +81,56 @@ static void test_add(struct gpu_test *t, uint32_t K, uint32_t n, bool broadcast,
 	free(ref);
 }
 
+/* Views: rows padded to a longer stride (e.g. one slice of a fused
+ * projection), read by rms_norm and mul_mat_vec through their strides. */
+static void test_strided_views(struct gpu_test *t, uint64_t seed)
+{
+	enum { K = 512, PAD = 96, N = 5, M = 64 };
+	uint64_t rng = seed;
+	float *x = random_floats((size_t)(K + PAD) * N, &rng, -2, 2);
+	float *w = random_floats(K, &rng, 0.5f, 1.5f);
+	float *wm = random_floats((size_t)K * M, &rng, -1, 1);
+	float y[K * N], z[M * N];
+	double ref[K * N], zref[M * N];
+	struct gpu_tensor Xs = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, K + PAD, N, x);
+	Xs.ne[0] = K;
+	Xs.row_stride = (K + PAD) * sizeof(float);
+	Xs.offset = PAD / 2 * sizeof(float); /* the middle slice of each row */
+	struct gpu_tensor Wt = gpu_test_tensor(t, GPU_MEM_WEIGHTS, TENSOR_F32, K, 1, w);
+	struct gpu_tensor Wm = gpu_test_tensor(t, GPU_MEM_WEIGHTS, TENSOR_F32, K, M, wm);
+	struct gpu_tensor Y = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, K, N, NULL);
+	struct gpu_tensor Z = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, M, N, NULL);
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_rms_norm(t->rec, "view norm", &Xs, &Wt, 1e-5f, &Y) == 0);
+	CHECK(gpu_op_mul_mat_vec(t->rec, "view matvec", &Wm, &Xs, &Z) == 0);
+	CHECK(gpu_recorder_submit(t->rec) == 0);
+	CHECK(gpu_recorder_wait(t->rec) == 0);
+	CHECK(gpu_test_read(t, &Y, y) == 0);
+	CHECK(gpu_test_read(t, &Z, z) == 0);
+	for (int r = 0; r < N; r++) {
+		const float *xr = x + (size_t)r * (K + PAD) + PAD / 2;
+		double ss = 0;
+		for (int i = 0; i < K; i++)
+			ss += (double)xr[i] * xr[i];
+		double scale = 1.0 / sqrt(ss / K + 1e-5f);
+		for (int i = 0; i < K; i++)
+			ref[r * K + i] = xr[i] * scale * w[i];
+		for (int m = 0; m < M; m++) {
+			double s = 0;
+			for (int i = 0; i < K; i++)
+				s += (double)wm[(size_t)m * K + i] * xr[i];
+			zref[r * M + m] = s;
+		}
+	}
+	double e1 = gpu_test_nmse(y, ref, K * N), e2 = gpu_test_nmse(z, zref, M * N);
+	CHECKF(e1 < 1e-10, "strided rms_norm: nmse %.3g", e1);
+	CHECKF(e2 < 1e-9, "strided mul_mat_vec: nmse %.3g", e2);
+	fprintf(stderr, "strided views: rms_norm nmse %.2e, mul_mat_vec nmse %.2e\n", e1, e2);
+	free(x);
+	free(w);
+	free(wm);
+}
+
 int main(void)
 {
 	struct gpu_test t;
@@ -92,6 +143,7 @@ int main(void)
 	test_add(&t, 1024, 1024, false, 22);
 	test_add(&t, 4608, 5, true, 23);
 	test_add(&t, 1000, 3, false, 24); /* a row that is not whole workgroups */
+	test_strided_views(&t, 31);
 	CHECK(gpu_test_close(&t) == 0);
 	return check_report();
 }

@@ -350,25 +350,35 @@ static void check_mm_keys(const struct gguf_file *f, uint32_t T)
 
 /* ---- values ------------------------------------------------------------- */
 
-/* Largest error of element i of a dequantized row x of type t against the
- * floats x it was made from (the same analysis as tests/test-quant.c). */
+static float absmax_of(const float *x, int from, int to)
+{
+	float m = 0;
+	for (int j = from; j < to; j++)
+		m = fmaxf(m, fabsf(x[j]));
+	return m;
+}
+
+/* Largest error of element i of a dequantized row of type t against the
+ * floats x it was made from (the analysis of tests/test-quant.c). Blocks
+ * read stay inside the row: a quantized row is whole blocks. */
 static float bound(uint32_t t, const float *x, int i)
 {
-	float amax32 = 0, amax16 = 0, amax256 = 0;
-	for (int j = i / 32 * 32; j < i / 32 * 32 + 32; j++)
-		amax32 = fmaxf(amax32, fabsf(x[j]));
-	for (int j = i / 16 * 16; j < i / 16 * 16 + 16; j++)
-		amax16 = fmaxf(amax16, fabsf(x[j]));
-	if (t == TENSOR_Q6_K)
-		for (int j = i / 256 * 256; j < i / 256 * 256 + 256; j++)
-			amax256 = fmaxf(amax256, fabsf(x[j]));
 	switch (t) {
-	case TENSOR_F32: return 0;
-	case TENSOR_F16: return fabsf(x[i]) / 2048 + 2.98023224e-08f;
-	case TENSOR_Q8_0: return amax32 / 254 + amax32 / 2048;
-	case TENSOR_Q4_0: return amax32 / 8 * (1 + 1.0f / 256);
-	case TENSOR_Q6_K: return amax16 / 16 + amax256 / 256;
-	default: return 0;
+	case TENSOR_F32:
+		return 0;
+	case TENSOR_F16:
+		return fabsf(x[i]) / 2048 + 2.98023224e-08f;
+	case TENSOR_Q8_0: {
+		float a = absmax_of(x, i / 32 * 32, i / 32 * 32 + 32);
+		return a / 254 + a / 2048;
+	}
+	case TENSOR_Q4_0:
+		return absmax_of(x, i / 32 * 32, i / 32 * 32 + 32) / 8 * (1 + 1.0f / 256);
+	case TENSOR_Q6_K:
+		return absmax_of(x, i / 16 * 16, i / 16 * 16 + 16) / 16 +
+		       absmax_of(x, i / 256 * 256, i / 256 * 256 + 256) / 256;
+	default:
+		return 0;
 	}
 }
 

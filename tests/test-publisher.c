@@ -14,6 +14,8 @@
 #include <glib/gstdio.h>
 #include <grp.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -293,6 +295,61 @@ static void test_version_poll(void)
 		CHECK(is_class(line, "STATS"));
 		g_free(line);
 	}
+	/* Stopping with a client connected and lines still in the inbox frees
+	 * everything (ASan's leak check) and the client sees end of file. */
+	for (uint64_t s = 1; s <= 100; s++)
+		publish(&f, "cam", s, 100);
+	fixture_stop(&f);
+	if (c) {
+		char *line;
+		while ((line = client_line(c)))
+			g_free(line);
+		char byte;
+		CHECK(recv(c->fd, &byte, 1, 0) == 0);
+	}
+	client_close(c);
+}
+
+/* Out of file descriptors: accept fails with EMFILE; the publisher pauses
+ * listening instead of spinning, logs it, and accepts once fds are free. */
+static void test_out_of_fds(void)
+{
+	struct fixture f;
+	if (!fixture_start(&f, (struct publisher_options){ 0 }))
+		return;
+	struct rlimit old_limit, limit;
+	CHECK(getrlimit(RLIMIT_NOFILE, &old_limit) == 0);
+	limit = old_limit;
+	limit.rlim_cur = 256;
+	if (old_limit.rlim_cur < 256 || setrlimit(RLIMIT_NOFILE, &limit) < 0) {
+		fprintf(stderr, "cannot set RLIMIT_NOFILE to 256: out-of-fds case skipped\n");
+		fixture_stop(&f);
+		return;
+	}
+	/* Fill every fd but one; the client's socket takes the last one. */
+	GArray *fillers = g_array_new(FALSE, FALSE, sizeof(int));
+	for (;;) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			break;
+		g_array_append_val(fillers, fd);
+	}
+	CHECK(fillers->len > 2);
+	close(g_array_index(fillers, int, fillers->len - 1));
+	g_array_set_size(fillers, fillers->len - 1);
+	struct client *c = client_open(f.path);
+	CHECK(c);
+	int64_t deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+	while (!logged(&f, "accept: Too many open files; pausing 100 ms") && g_get_monotonic_time() < deadline)
+		g_usleep(1000);
+	CHECK(logged(&f, "accept: Too many open files; pausing 100 ms"));
+	for (guint i = 0; i < fillers->len; i++)
+		close(g_array_index(fillers, int, i));
+	g_array_free(fillers, TRUE);
+	CHECK(setrlimit(RLIMIT_NOFILE, &old_limit) == 0);
+	char *line = c ? client_line(c) : NULL;
+	CHECKF(is_class(line, "VERSION"), "%s", show(line));
+	g_free(line);
 	client_close(c);
 	fixture_stop(&f);
 }
@@ -438,9 +495,13 @@ static void test_dropped_notice(void)
 	char *line = client_line(c);
 	CHECK(is_class(line, "VERSION"));
 	g_free(line);
-	for (uint64_t s = 1; s <= N; s++)
+	/* In steps the inbox (1024 lines) always holds, so that only the
+	 * client's queue drops. */
+	for (uint64_t s = 1; s <= N; s++) {
 		publish(&f, "cam", s, TEXT);
-	wait_published(&f, N);
+		if (s % 500 == 0)
+			wait_published(&f, s);
+	}
 
 	long long last = 0, captions = 0, dropped = 0, notices = 0, pending = 0;
 	int bad = 0;
@@ -662,6 +723,110 @@ out:
 	fixture_stop(&f);
 }
 
+/* The main loop stalls while 1100 lines arrive: the inbox keeps the newest
+ * 1024, and a client gets one DROPPED for the 76 lost right before the first
+ * line after them — at once for a client with nothing queued, at the tail of
+ * the queue for one that has unsent lines; a client watching another stream
+ * is told nothing. */
+struct gate {
+	GMutex lock;
+	GCond cond;
+	bool entered, open;
+};
+
+static gboolean gate_cb(gpointer data)
+{
+	struct gate *g = data;
+	g_mutex_lock(&g->lock);
+	g->entered = true;
+	g_cond_broadcast(&g->cond);
+	while (!g->open)
+		g_cond_wait(&g->cond, &g->lock);
+	g_mutex_unlock(&g->lock);
+	return G_SOURCE_REMOVE;
+}
+
+static void test_inbox_overflow(void)
+{
+	enum { PRE = 600, N = 1100, LOST = N - 1024 };
+	struct fixture f;
+	if (!fixture_start(&f, (struct publisher_options){ .queue_max_lines = 4096, .queue_max_bytes = 1 << 24 }))
+		return;
+	struct client *all = client_open(f.path), *other = client_open(f.path), *stalled = client_open(f.path);
+	CHECK(all && other && stalled);
+	if (!all || !other || !stalled)
+		goto out;
+	char *line = client_line(all);
+	g_free(line);
+	g_free(client_line(other));
+	CHECK(client_say(other, "{\"class\":\"WATCH\",\"streams\":[\"other\"]}\n"));
+	line = client_line(other);
+	CHECK(is_class(line, "WATCH"));
+	g_free(line);
+	/* 600 KB the stalled client does not read: more than its socket holds. */
+	int bad = 0;
+	for (uint64_t s = 1; s <= PRE; s++) {
+		publish(&f, "cam", s, 1000);
+		line = client_line(all);
+		bad += member_int(line, "seq") != (long long)s;
+		g_free(line);
+	}
+	wait_published(&f, PRE);
+
+	struct gate g = { 0 };
+	g_mutex_init(&g.lock);
+	g_cond_init(&g.cond);
+	g_main_context_invoke(f.ctx, gate_cb, &g);
+	g_mutex_lock(&g.lock);
+	while (!g.entered)
+		g_cond_wait(&g.cond, &g.lock);
+	g_mutex_unlock(&g.lock);
+	for (uint64_t s = PRE + 1; s <= PRE + N; s++)
+		publish(&f, "cam", s, 50);
+	g_mutex_lock(&g.lock);
+	g.open = true;
+	g_cond_broadcast(&g.cond);
+	g_mutex_unlock(&g.lock);
+
+	line = client_line(all);
+	CHECKF(line && strcmp(line, "{\"class\":\"DROPPED\",\"count\":76}") == 0, "%s", show(line));
+	g_free(line);
+	for (long long s = PRE + LOST + 1; s <= PRE + N; s++) {
+		line = client_line(all);
+		bad += !is_class(line, "CAPTION") || member_int(line, "seq") != s;
+		g_free(line);
+	}
+	CHECK(bad == 0);
+	/* The stalled client: its 600, the notice, the rest. */
+	long long last = 0, pending = 0, notices = 0;
+	g_free(client_line(stalled)); /* VERSION */
+	while (last < PRE + N && (line = client_line(stalled))) {
+		if (is_class(line, "DROPPED")) {
+			pending = member_int(line, "count");
+			notices++;
+		} else {
+			bad += member_int(line, "seq") != last + 1 + pending;
+			last = member_int(line, "seq");
+			if (pending && last != PRE + LOST + 1)
+				bad++;
+			pending = 0;
+		}
+		g_free(line);
+	}
+	CHECKF(bad == 0 && notices == 1 && last == PRE + N, "bad %d notices %lld last %lld", bad, notices, last);
+	CHECK(client_say(other, "{\"class\":\"POLL\"}\n"));
+	line = client_line(other);
+	CHECKF(is_class(line, "STATS") && member_int(line, "inbox_dropped") == LOST, "%s", show(line));
+	g_free(line);
+	g_mutex_clear(&g.lock);
+	g_cond_clear(&g.cond);
+out:
+	client_close(all);
+	client_close(other);
+	client_close(stalled);
+	fixture_stop(&f);
+}
+
 static void test_socket_file(void)
 {
 	char *dir = g_dir_make_tmp("test-publisher-XXXXXX", NULL);
@@ -721,12 +886,14 @@ static void test_socket_file(void)
 int main(void)
 {
 	test_version_poll();
+	test_out_of_fds();
 	test_watch();
 	test_many_subscribers();
 	test_dropped_notice();
 	test_disconnect();
 	test_hostile_clients();
 	test_producer_threads();
+	test_inbox_overflow();
 	test_socket_file();
 	return check_report();
 }

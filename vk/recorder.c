@@ -28,6 +28,7 @@ struct gpu_recorder {
 	VkQueryPool queries;     /* max_dispatches + 1 timestamps, when profiling */
 	struct gpu_buffer *dummy; /* bound to layout slots a shader does not use */
 	char (*labels)[GPU_LABEL_MAX];
+	uint64_t *stamps;        /* max_dispatches + 1 results, when profiling */
 	GArray *reads, *writes;  /* struct span, since the last barrier */
 	uint32_t n_dispatches, n_barriers;
 	enum rec_state state;
@@ -103,6 +104,7 @@ int gpu_recorder_create(struct gpu_device *dev, const struct gpu_pipelines *pipe
 			ret = gpu_vk_fail("vkCreateQueryPool", r);
 			goto fail;
 		}
+		rec->stamps = g_new0(uint64_t, max_dispatches + 1);
 	}
 	*out = rec;
 	return 0;
@@ -130,6 +132,7 @@ void gpu_recorder_destroy(struct gpu_recorder *rec)
 	g_array_free(rec->reads, TRUE);
 	g_array_free(rec->writes, TRUE);
 	g_free(rec->labels);
+	g_free(rec->stamps);
 	g_free(rec);
 }
 
@@ -353,7 +356,7 @@ int gpu_recorder_wait(struct gpu_recorder *rec)
 		return gpu_vk_fail("vkResetFences", r);
 	if (rec->queries && rec->n_dispatches) {
 		uint32_t n = rec->n_dispatches + 1;
-		uint64_t *ts = g_new(uint64_t, n);
+		uint64_t *ts = rec->stamps;
 		r = vkGetQueryPoolResults(vkd, rec->queries, 0, n, n * sizeof *ts, ts, sizeof *ts,
 					  VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
 		if (r == VK_SUCCESS) {
@@ -362,7 +365,6 @@ int gpu_recorder_wait(struct gpu_recorder *rec)
 				gpu_device_profile_add(rec->dev, rec->labels[i],
 						       (double)(ts[i + 1] - ts[i]) * period);
 		}
-		g_free(ts);
 		if (r != VK_SUCCESS)
 			return gpu_vk_fail("vkGetQueryPoolResults", r);
 	}

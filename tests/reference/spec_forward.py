@@ -130,8 +130,9 @@ def vision(mm, pixels):
     P0 = T("v.position_embd.weight")                                  # (256, D), p = 16y + x
     g0 = int(round(math.sqrt(P0.shape[0])))
     P0 = P0.reshape(g0, g0, D)
-    if (gh, gw) != (g0, g0):
-        P0 = np.einsum("yj,xi,jid->yxd", aa_weights(g0, gh), aa_weights(g0, gw), P0)
+    if (gh, gw) != (g0, g0):   # separable: rows then columns
+        P0 = np.tensordot(aa_weights(g0, gh), P0, axes=(1, 0))              # (gh, g0, D)
+        P0 = np.tensordot(aa_weights(g0, gw), P0, axes=(1, 1)).transpose(1, 0, 2)
     e = e + P0.reshape(gh * gw, D)
     hd = D // nh
     for i in range(int(kv["clip.vision.block_count"])):
@@ -140,8 +141,9 @@ def vision(mm, pixels):
         q = (u @ T(b + "attn_q.weight").T + T(b + "attn_q.bias")).reshape(-1, nh, hd)
         k = (u @ T(b + "attn_k.weight").T + T(b + "attn_k.bias")).reshape(-1, nh, hd)
         v = (u @ T(b + "attn_v.weight").T + T(b + "attn_v.bias")).reshape(-1, nh, hd)
-        a = softmax(np.einsum("qhd,khd->hqk", q, k) / math.sqrt(hd))
-        o = np.einsum("hqk,khd->qhd", a, v).reshape(-1, D)
+        q, k, v = (t.transpose(1, 0, 2) for t in (q, k, v))       # (heads, n, hd)
+        a = softmax(q @ k.transpose(0, 2, 1) / math.sqrt(hd))
+        o = (a @ v).transpose(1, 0, 2).reshape(-1, D)
         e = e + o @ T(b + "attn_out.weight").T + T(b + "attn_out.bias")
         u = layer_norm(e, T(b + "ln2.weight"), T(b + "ln2.bias"), eps)
         f = gelu_tanh(u @ T(b + "ffn_up.weight").T + T(b + "ffn_up.bias"))
@@ -210,8 +212,10 @@ def lm_logits(lm, ids, img_rows):
             k = rope(rms(k, T(b + "attn_k_norm.weight"), eps))
             r = nh // nkv
             k, v = np.repeat(k, r, axis=1), np.repeat(v, r, axis=1)
-            att = softmax(np.einsum("qhd,khd->hqk", q, k) / math.sqrt(hd) + causal)
-            out = np.einsum("hqk,khd->qhd", att, v).reshape(n, nh * hd) @ T(b + "attn_output.weight").T
+            q, k, v = (t.transpose(1, 0, 2) for t in (q, k, v))   # (heads, n, hd)
+            att = softmax(q @ k.transpose(0, 2, 1) / math.sqrt(hd) + causal)
+            o = (att @ v).transpose(1, 0, 2).reshape(n, nh * hd)
+            out = o @ T(b + "attn_output.weight").T
         h = h + out
         u = rms(h, T(b + "ffn_norm.weight"), eps)
         gte = u @ T(b + "ffn_gate.weight").T

@@ -181,7 +181,9 @@ static bool small_quant(uint32_t t)
 	return t == TENSOR_Q4_0 || t == TENSOR_Q4_1 || t == TENSOR_Q5_0 || t == TENSOR_Q5_1;
 }
 
-/* Tensor type rules of spec §2.9 (see the header of this file's contract). */
+/* Tensor type rules of spec §2.9 and the tiny-model contract: 1-D, conv taps
+ * and position embedding F32; the tied head Q6_K in 4/5-bit files; patch
+ * embedding F16 only in F16 files; a row that is not whole blocks F16. */
 static uint32_t lm_type_for(const struct tensor_spec *t, uint32_t lm_type)
 {
 	if (t->n_dims == 1 || g_str_has_suffix(t->name, "shortconv.conv.weight"))
@@ -423,6 +425,8 @@ static int lm_keys(struct gguf_writer *w, const struct preset *p, uint32_t lm_ty
 	struct vocab v = { 0 };
 	int32_t kv_heads[32];
 	TRY(file_type_of(lm_type, &ftype));
+	if (p->n_layer > G_N_ELEMENTS(kv_heads))
+		return -EINVAL;
 	TRY(gguf_writer_add_str(w, "general.architecture", "lfm2"));
 	TRY(gguf_writer_add_str(w, "general.type", "model"));
 	char *name = g_strdup_printf("captiond test model %s", p->name);
