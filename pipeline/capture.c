@@ -22,6 +22,8 @@ struct capture_stream {
 	GstElement *pipeline;          /* NULL between a teardown and the next start */
 	GSource *bus_watch;
 	GSource *retry;
+	GSource *watchdog;             /* checks for a stalled source; NULL when off */
+	int64_t started_mono_us;       /* the current pipeline was started */
 	uint32_t failures;             /* in a row, since a pipeline last delivered */
 	uint64_t frames_at_start;
 	int64_t created_mono_us;
@@ -55,6 +57,7 @@ void capture_params_init(struct capture_params *p)
 	p->eos_restart = true;
 	p->backoff_initial_ms = 500;
 	p->backoff_max_ms = 30000;
+	p->stall_timeout_ms = 10000;
 	p->source_kind = CONFIG_SOURCE_PIPELINE;
 	p->overlay_position = CONFIG_OVERLAY_BOTTOM;
 }
@@ -264,6 +267,27 @@ static gboolean on_bus(GstBus *bus, GstMessage *msg, gpointer user)
 	}
 }
 
+/* A source can vanish without an error (a network camera that stops
+ * sending, or opens and never sends): no frame for stall_timeout_ms since
+ * the pipeline started or since the last frame counts as a failure. */
+static gboolean on_watchdog(gpointer user)
+{
+	struct capture_stream *s = user;
+	if (!s->pipeline)
+		return G_SOURCE_CONTINUE;
+	g_mutex_lock(&s->lock);
+	int64_t last = s->frames_in > s->frames_at_start ? s->slot_mono_us : 0;
+	g_mutex_unlock(&s->lock);
+	if (last < s->started_mono_us)
+		last = s->started_mono_us;
+	if (g_get_monotonic_time() - last > (int64_t)s->params.stall_timeout_ms * 1000) {
+		char *m = g_strdup_printf("no frame for %u ms", s->params.stall_timeout_ms);
+		fail(s, m);
+		g_free(m);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
 /* Build the pipeline. Returns 0, or -EINVAL with the reason in *why. */
 static int build(struct capture_stream *s, char **why)
 {
@@ -314,6 +338,7 @@ static void start(struct capture_stream *s)
 	s->run_offset_ns = (uint64_t)(g_get_monotonic_time() - s->created_mono_us) * 1000;
 	s->frames_at_start = s->frames_in;
 	g_mutex_unlock(&s->lock);
+	s->started_mono_us = g_get_monotonic_time();
 	if (gst_element_set_state(s->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
 		GstBus *bus = gst_element_get_bus(s->pipeline);
 		GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
@@ -330,6 +355,9 @@ int capture_stream_create(const struct capture_params *params, GMainContext *con
 			  capture_state_fn on_state, void *user, struct capture_stream **out,
 			  struct capture_error *err)
 {
+	struct capture_error ignored;
+	if (!err)
+		err = &ignored;
 	const char *name = params && params->name ? params->name : "?";
 	if (!params || !params->source || !params->name || params->width == 0 || params->height == 0 ||
 	    params->width > 16384 || params->height > 16384 || params->backoff_initial_ms == 0 ||
@@ -364,6 +392,12 @@ int capture_stream_create(const struct capture_params *params, GMainContext *con
 		return -EINVAL;
 	}
 	*out = s;
+	if (s->params.stall_timeout_ms) {
+		guint period = s->params.stall_timeout_ms / 4;
+		s->watchdog = g_timeout_source_new(period < 1 ? 1 : period > 1000 ? 1000 : period);
+		g_source_set_callback(s->watchdog, on_watchdog, s, NULL);
+		g_source_attach(s->watchdog, s->context);
+	}
 	set_state(s, CAPTURE_STATE_STARTING, NULL);
 	start(s);
 	return 0;
@@ -377,6 +411,10 @@ void capture_stream_destroy(struct capture_stream *s)
 	if (s->retry) {
 		g_source_destroy(s->retry);
 		g_source_unref(s->retry);
+	}
+	if (s->watchdog) {
+		g_source_destroy(s->watchdog);
+		g_source_unref(s->watchdog);
 	}
 	overlay_destroy(s->overlay);
 	if (s->slot)

@@ -27,13 +27,15 @@
  *
  * States, reported through the callback on the main context's thread:
  *   STARTING      the pipeline is being (re)built and started
- *   RUNNING       it reached PLAYING (a live camera delivers from here)
- *   RECONNECTING  it failed (error on the bus, device missing or gone, a file
- *                 ended without a frame): torn down, a rebuild is scheduled
- *                 after a backoff of backoff_initial_ms doubling per attempt up
- *                 to backoff_max_ms; the message says why. The backoff starts
- *                 again from backoff_initial_ms once a rebuilt pipeline has
- *                 delivered a frame.
+ *   RUNNING       it reached PLAYING (a live source: once its first frame
+ *                 reached the sinks)
+ *   RECONNECTING  it failed: an error on the bus (device missing or gone,
+ *                 network), no frame for stall_timeout_ms since the start or
+ *                 the last frame, or a file that ended without a frame. It is
+ *                 torn down and rebuilt after a backoff: backoff_initial_ms,
+ *                 doubling per failure in a row up to backoff_max_ms, from
+ *                 the start again once a pipeline has delivered a frame. The
+ *                 message says why and when it retries.
  *   FAILED        gave up: max_retries rebuilds in a row failed, or the launch
  *                 description cannot be built; the message says why
  *   STOPPED       a file source ended with eos_restart false ("end of stream")
@@ -85,14 +87,16 @@ struct capture_params {
 	uint32_t backoff_initial_ms;    /* first retry delay, >= 1 */
 	uint32_t backoff_max_ms;        /* cap of the doubling delay */
 	uint32_t max_retries;           /* rebuilds after failures in a row before FAILED; 0: no limit */
+	uint32_t stall_timeout_ms;      /* no frame this long (started or running) is a failure; 0: off */
 	/* The display branch: NULL for none, else the sink (pipeline/overlay.h). */
 	const char *overlay_sink;
 	const char *overlay_font;       /* Pango family and style, "Sans 18" (its size is replaced) */
 	enum config_overlay_position overlay_position;
 };
 
-/* Defaults: RGBA, restart at EOS, backoff 500 ms to 30 s, never give up, no
- * overlay. Fill name, source, source_kind, width, height after. */
+/* Defaults: RGBA, restart at EOS, backoff 500 ms to 30 s, never give up,
+ * stall timeout 10 s, no overlay. Fill name, source, source_kind, width,
+ * height after. */
 void capture_params_init(struct capture_params *params);
 
 /* Called on the main context's thread; message may be NULL; stream is the
@@ -108,10 +112,12 @@ struct capture_stream;
 
 /* Build the pipeline and start it (asynchronously: states follow through
  * the callback). context NULL: the global default context. Returns 0 and
- * *out, -EINVAL with *err filled for bad params or a launch description
- * GStreamer cannot build (unknown element, bad syntax), -ENOMEM. A device
- * that is missing is not an error here: the stream goes RECONNECTING.
- * gst_init must have been called. */
+ * *out, or -EINVAL with *err (may be NULL) filled for bad params or a launch
+ * description GStreamer cannot build (unknown element, bad syntax, elements
+ * that cannot link). A device that is missing is not an error here: the
+ * stream goes RECONNECTING. The first STARTING (and a RECONNECTING when the
+ * source cannot even open) is reported from within this call, after *out
+ * is set. gst_init must have been called. */
 int capture_stream_create(const struct capture_params *params, GMainContext *context,
 			  capture_state_fn on_state, void *user, struct capture_stream **out,
 			  struct capture_error *err);

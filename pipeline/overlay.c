@@ -137,10 +137,14 @@ static void on_caps(GstPad *pad, GParamSpec *pspec, gpointer user)
 	gst_caps_unref(caps);
 }
 
+/* textoverlay's text is Pango markup: a caption's '&' or '<' must be text. */
 static void apply(struct overlay *o)
 {
-	if (o->element)
-		g_object_set(o->element, "text", o->shown, NULL);
+	if (!o->element)
+		return;
+	char *markup = g_markup_escape_text(o->shown, -1);
+	g_object_set(o->element, "text", markup, NULL);
+	g_free(markup);
 }
 
 void overlay_element_attach(struct overlay *o, GstElement *element)

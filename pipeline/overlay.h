@@ -16,6 +16,8 @@
  * are known. The text is laid out by caption_layout (two lines of at most 42
  * characters) and each caption stays at least its reading time
  * (caption_hold) before the next replaces it; textoverlay does no wrapping.
+ * The text is escaped for Pango (textoverlay reads markup), so a caption's
+ * '<' and '&' are shown as written.
  *
  * Threads: everything on the thread running the GMainContext given at create,
  * except that the font size is set from the streaming thread when caps change.

@@ -43,7 +43,7 @@ char *webvtt_text_escape(const char *text)
 	return g_string_free(s, FALSE);
 }
 
-void webvtt_timestamp_format(uint64_t ms, char *buf, unsigned long size)
+void webvtt_timestamp_format(uint64_t ms, char *buf, size_t size)
 {
 	uint64_t h = ms / 3600000, m = ms / 60000 % 60, sec = ms / 1000 % 60, t = ms % 1000;
 	snprintf(buf, size, "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64, h, m, sec, t);

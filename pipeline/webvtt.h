@@ -21,6 +21,7 @@
 #ifndef CAPTIOND_PIPELINE_WEBVTT_H
 #define CAPTIOND_PIPELINE_WEBVTT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct webvtt_writer;
@@ -44,6 +45,6 @@ int webvtt_writer_destroy(struct webvtt_writer *writer);
 char *webvtt_text_escape(const char *text);
 
 /* "hh:mm:ss.ttt" of a time in ms into buf (at least 32 bytes). */
-void webvtt_timestamp_format(uint64_t ms, char *buf, unsigned long size);
+void webvtt_timestamp_format(uint64_t ms, char *buf, size_t size);
 
 #endif

@@ -2,7 +2,7 @@
  * files: frames in the slots at the configured size, latest frame wins,
  * a missing camera, a source that ends, a bad launch description.
  *
- *   test-capture two|slow|missing|eos|restart|bad
+ *   test-capture two|slow|missing|eos|restart|stall|bad
  *
  * Every wait is bounded (a few seconds); the main loop is the default
  * context, as in the daemon.
@@ -361,6 +361,28 @@ static void test_restart(void)
 	capture_stream_destroy(s);
 }
 
+/* A source that stops sending without an error is found by the watchdog. */
+static void test_stall(void)
+{
+	struct recorder rec = { 0 };
+	struct capture_params p;
+	params_for(&p, "mute", "videotestsrc is-live=true ! valve drop=true", 16, 16);
+	p.stall_timeout_ms = 300;
+	p.max_retries = 1;
+	struct capture_error err;
+	struct capture_stream *s = NULL;
+	CHECK(capture_stream_create(&p, NULL, on_state, &rec, &s, &err) == 0);
+	if (!s)
+		return;
+	struct state_wait failed = { &rec, "mute", CAPTURE_STATE_FAILED };
+	int64_t t0 = g_get_monotonic_time();
+	CHECK(run_until(has_state, &failed, 10000));
+	CHECK(g_get_monotonic_time() - t0 >= 2 * 300 * 1000); /* two runs of 300 ms */
+	const struct event *e = find_event(&rec, "mute", CAPTURE_STATE_RECONNECTING);
+	CHECK(e && strcmp(e->message, "no frame for 300 ms; retrying in 50 ms") == 0);
+	capture_stream_destroy(s);
+}
+
 /* A description GStreamer cannot build: a clear error line at create. */
 static void test_bad(void)
 {
@@ -432,8 +454,10 @@ int main(int argc, char **argv)
 		test_restart();
 	else if (strcmp(what, "bad") == 0)
 		test_bad();
+	else if (strcmp(what, "stall") == 0)
+		test_stall();
 	else {
-		fprintf(stderr, "usage: test-capture two|slow|missing|eos|restart|bad\n");
+		fprintf(stderr, "usage: test-capture two|slow|missing|eos|restart|stall|bad\n");
 		return 2;
 	}
 	gst_deinit();

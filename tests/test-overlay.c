@@ -122,7 +122,8 @@ static void test_png(const char *dir)
 {
 	char *png = g_build_filename(dir, "frame.png", NULL);
 	uint8_t *plain = render(png, NULL, CONFIG_OVERLAY_BOTTOM);
-	uint8_t *bottom = render(png, "A person walks past a parked bicycle.", CONFIG_OVERLAY_BOTTOM);
+	/* '&' and '<' are text, not Pango markup. */
+	uint8_t *bottom = render(png, "A person & a dog <walk> past a bicycle.", CONFIG_OVERLAY_BOTTOM);
 	uint8_t *top = render(png, "A person walks past a parked bicycle.", CONFIG_OVERLAY_TOP);
 	CHECK(plain && bottom && top);
 	if (plain && bottom && top) {
