@@ -1,23 +1,32 @@
 /* pipeline/capture.h — one GStreamer pipeline per stream, delivering the
  * newest frame at the vision encoder's size into the stream's slot.
  *
- *   SOURCE ! tee ─┬─ queue ! videoconvert ! videoscale
- *                 │    ! video/x-raw,format=RGBA|RGB,width=W,height=H,pixel-aspect-ratio=1/1
- *                 │    ! appsink (drop, max-buffers=1)    -> the slot
- *                 └─ (overlay only) queue ! videoconvert ! textoverlay ! SINK
+ *   SOURCE ! videoconvert ! videoscale
+ *          ! video/x-raw,format=RGBA|RGB,width=W,height=H,pixel-aspect-ratio=1/1
+ *          ! appsink (drop=true, max-buffers=1)                  -> the slot
  *
- * The display branch branches off before scaling, so the picture is shown at
- * the source's own size and aspect (pipeline/overlay.h).
+ * With an overlay the source is split first, and each branch has a queue so
+ * a display that waits on its clock never holds up the frames for captions:
+ *
+ *   SOURCE ! tee ─┬─ queue (leaky, 1) ! videoconvert ! videoscale ! caps ! appsink
+ *                 └─ queue (leaky, 2) ! videoconvert ! textoverlay ! videoconvert ! SINK
+ *
+ * The display branch leaves before scaling, so the picture is shown at the
+ * source's own size and aspect (pipeline/overlay.h); frames are still
+ * converted and scaled once for the encoder. videoscale letterboxes a source
+ * of another aspect (add-borders). Frames the leaky queue drops before
+ * conversion (a machine too slow to convert every frame) are not counted.
  *
  * The source string (config.h's stream source) becomes SOURCE by its kind:
- *   CONFIG_SOURCE_V4L2      "/dev/video0"          v4l2src device="/dev/video0"
- *   CONFIG_SOURCE_URI       "rtsp://cam/1"         uridecodebin uri="rtsp://cam/1"
- *   CONFIG_SOURCE_FILE      "/srv/clip.mp4"        uridecodebin uri="file:///srv/clip.mp4"
- *   CONFIG_SOURCE_PIPELINE  anything else          used as written, e.g.
- *                           "videotestsrc pattern=ball", "filesrc location=x ! decodebin";
- *                           its last element must give video (raw or decodable by
- *                           videoconvert's peers: add decodebin for encoded data).
+ *   CONFIG_SOURCE_V4L2      "/dev/video0"     v4l2src device="/dev/video0" ! decodebin
+ *   CONFIG_SOURCE_URI       "rtsp://cam/1"    uridecodebin uri="rtsp://cam/1"
+ *   CONFIG_SOURCE_FILE      "/srv/clip.mp4"   uridecodebin uri="file:///srv/clip.mp4"
+ *   CONFIG_SOURCE_PIPELINE  anything else     used as written, e.g.
+ *                           "videotestsrc pattern=ball", "filesrc location=x ! decodebin",
+ *                           "rtspsrc location=rtsp://cam/1 ! decodebin"; it must end
+ *                           in raw video (add decodebin for encoded data).
  * Paths and URIs are quoted for the launch syntax, so any character is safe.
+ * (decodebin after v4l2src: many cameras give MJPEG; raw passes through.)
  *
  * Frames: the appsink's streaming thread swaps each new sample into the slot
  * under a lock held only for the swap; it never waits for a consumer. A

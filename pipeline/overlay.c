@@ -1,7 +1,7 @@
 /* pipeline/overlay.c — textoverlay driven by caption_layout and caption_hold. */
 #include "pipeline/overlay.h"
 
-#include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "pipeline/caption_hold.h"
@@ -20,12 +20,16 @@ struct overlay {
 	GSource *timer;               /* pending caption's turn */
 };
 
-static char *quote(const char *s)
+/* A value for the launch syntax; percent_escape doubles '%' for
+ * multifilesink, which reads its location as a printf format. */
+static char *quote(const char *s, bool percent_escape)
 {
 	GString *q = g_string_new("\"");
 	for (const char *p = s; *p; p++) {
 		if (*p == '"' || *p == '\\')
 			g_string_append_c(q, '\\');
+		if (*p == '%' && percent_escape)
+			g_string_append_c(q, '%');
 		g_string_append_c(q, *p);
 	}
 	g_string_append_c(q, '"');
@@ -36,11 +40,12 @@ char *overlay_branch_description(const char *sink, const char *element_name)
 {
 	char *tail;
 	if (sink[0] == '/') {
-		char *loc = quote(sink);
-		if (g_str_has_suffix(sink, ".png"))
+		bool png = g_str_has_suffix(sink, ".png");
+		char *loc = quote(sink, png);
+		if (png)
 			tail = g_strdup_printf("pngenc ! multifilesink max-files=1 location=%s", loc);
-		else
-			tail = g_strdup_printf("jpegenc ! avimux ! filesink location=%s", loc);
+		else /* Matroska stays playable when the daemon stops without EOS */
+			tail = g_strdup_printf("jpegenc ! matroskamux ! filesink location=%s", loc);
 		g_free(loc);
 	} else {
 		tail = g_strdup(sink);

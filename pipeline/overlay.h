@@ -8,7 +8,8 @@
  *                          description starting with a letter, used as written)
  *   "/path/latest.png"     the latest frame as a PNG file (pngenc !
  *                          multifilesink max-files=1): a still for a web page
- *   "/path/other"          Motion-JPEG in an AVI file (jpegenc ! avimux ! filesink)
+ *   "/path/other.mkv"      Motion-JPEG in Matroska (jpegenc ! matroskamux !
+ *                          filesink), playable even when the daemon stops abruptly
  *
  * Drawing: centred, white with a dark outline on a shaded box for contrast;
  * the font family and style come from overlay.font, its size from the frame:

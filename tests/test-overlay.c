@@ -163,8 +163,11 @@ static void test_branch(void)
 	char *d = overlay_branch_description("fakesink", "ov");
 	CHECK(strstr(d, "textoverlay name=ov ") && g_str_has_suffix(d, "! fakesink"));
 	g_free(d);
-	d = overlay_branch_description("/var/lib/captiond/cam \"0\".avi", "ov");
-	CHECK(g_str_has_suffix(d, "jpegenc ! avimux ! filesink location=\"/var/lib/captiond/cam \\\"0\\\".avi\""));
+	d = overlay_branch_description("/var/lib/captiond/cam \"0\".mkv", "ov");
+	CHECK(g_str_has_suffix(d, "jpegenc ! matroskamux ! filesink location=\"/var/lib/captiond/cam \\\"0\\\".mkv\""));
+	g_free(d);
+	d = overlay_branch_description("/srv/100%d.png", "ov");
+	CHECK(g_str_has_suffix(d, "multifilesink max-files=1 location=\"/srv/100%%d.png\""));
 	g_free(d);
 }
 
