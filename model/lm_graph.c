@@ -41,24 +41,26 @@ struct lm_seq {
 
 /* Activations, [width, max_rows] F32 each (logit rows: [.., max_logit_rows]). */
 struct lm_acts {
-	struct lm_tensor x, xb, y, z, q, k, v, o, g, u, sel, logits;
-	struct lm_tensor ids, img_idx, rows, out_idx, img; /* upload */
+	struct lm_tensor x, xb, y, z, q, k, v, o, g, u, sel;
+	struct lm_tensor ids, img_pos, toks, seqs, out_idx, img; /* upload */
+	struct lm_tensor logits, next;                            /* readback */
 };
 
 struct lm_ctx {
 	struct lm_model *m;
-	struct lm_pool_geom geom;
+	uint32_t n_slots, n_ctx;
 	uint32_t max_rows, max_logit_rows;
 	void *pool, *scratch, *upload, *readback;
 	uint64_t pool_bytes, scratch_bytes, upload_bytes, readback_bytes;
-	struct lm_tensor kcache[LFM2_MAX_LAYERS], vcache[LFM2_MAX_LAYERS], conv[LFM2_MAX_LAYERS];
+	struct lm_kv kv[LFM2_MAX_LAYERS];
+	struct lm_tensor conv[LFM2_MAX_LAYERS]; /* [(L−1)·d, n_slots] */
 	struct lm_acts a;
 	struct lm_seq *seqs;   /* [n_slots] */
 	/* Host copies of the per-step inputs, sized at create. */
-	int32_t *h_ids, *h_img, *h_out;
-	struct lm_row *h_rows;
+	int32_t *h_ids, *h_img, *h_out, *h_toks, *h_seqs, *h_next;
 	float *h_imgrows;      /* [max_rows][d] */
 	float *zero_state;     /* [(L−1)·d] to reset a conv slot */
+	float *h_row;          /* [V] one logit row for the host argmax */
 };
 
 static uint64_t align_up(uint64_t x)
@@ -90,15 +92,6 @@ static struct lm_tensor rows_of(const struct lm_tensor *t, uint32_t first, uint3
 	struct lm_tensor v = *t;
 	v.offset += (uint64_t)first * t->ne[0] * 4;
 	v.ne[1] = n;
-	return v;
-}
-
-/* A contiguous F32 [ne0, ne1] tensor reinterpreted as [w, ne0·ne1/w]. */
-static struct lm_tensor reshape(const struct lm_tensor *t, uint32_t w)
-{
-	struct lm_tensor v = *t;
-	v.ne[1] = (uint32_t)((uint64_t)t->ne[0] * t->ne[1] / w);
-	v.ne[0] = w;
 	return v;
 }
 
@@ -138,6 +131,19 @@ int lm_model_create(const struct lm_backend *be, const struct gguf_file *f, stru
 	if (ret < 0)
 		goto fail;
 	m->be = *be;
+	const struct { bool ok; const char *name; } need[] = {
+		{ be->get_rows != NULL, "get_rows" }, { be->set_rows != NULL, "set_rows" },
+		{ be->mul_mat != NULL, "mul_mat" }, { be->rms_norm != NULL, "rms_norm" },
+		{ be->add != NULL, "add" }, { be->swiglu != NULL, "swiglu" },
+		{ be->shortconv != NULL, "shortconv" }, { be->qk_norm_rope_kv != NULL, "qk_norm_rope_kv" },
+		{ be->attention != NULL, "attention" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(need); i++)
+		if (!need[i].ok) {
+			snprintf(err, err_size, "backend %s has no %s op", be->name, need[i].name);
+			ret = -ENOTSUP;
+			goto fail;
+		}
 	char name[96];
 #define FIND(dst, ...) do { snprintf(name, sizeof name, __VA_ARGS__); \
 		if ((ret = find(f, name, specs, &n, dst, err, err_size)) < 0) goto fail; } while (0)
@@ -226,9 +232,10 @@ struct lm_graph {
 	const struct lm_backend *be;
 	const struct lm_model *m;
 	struct lm_ctx *c;
-	uint32_t T;      /* rows this step */
-	uint32_t n_out;  /* rows that want logits */
-	bool has_image;
+	struct lm_batch batch;
+	uint32_t n_img;   /* image-slot rows this step */
+	uint32_t n_out;   /* rows that want logits */
+	bool want_next;   /* device argmax of the logit rows */
 	char label[96];
 };
 
@@ -240,64 +247,69 @@ static const char *lbl(struct lm_graph *G, uint32_t layer, const char *what)
 
 #define TRY(call) do { int r_ = (call); if (r_ < 0) return r_; } while (0)
 
-/* x += ShortConv(u), spec §3.5. u (normed x) in xb; result back into x. */
+/* x += ShortConv(u), spec §3.5, u = operator_norm(x) in xb. */
 static int shortconv_block(struct lm_graph *G, uint32_t il)
 {
 	const struct lm_backend *be = G->be;
 	const struct lm_layer *L = &G->m->layers[il];
 	struct lm_acts *a = &G->c->a;
-	uint32_t T = G->T;
+	uint32_t T = G->batch.n_tok;
 	struct lm_tensor xb = rows_of(&a->xb, 0, T), x = rows_of(&a->x, 0, T);
-	struct lm_tensor z = rows_of(&a->z, 0, T), y = rows_of(&a->y, 0, T), rows = rows_of(&a->rows, 0, T);
+	struct lm_tensor z = rows_of(&a->z, 0, T), y = rows_of(&a->y, 0, T);
 	TRY(be->mul_mat(be->ctx, lbl(G, il, "conv.in_proj"), &L->conv_in, &xb, &z)); /* [3d, T] B|C|X */
-	TRY(be->shortconv(be->ctx, lbl(G, il, "conv.conv"), &z, &L->conv_w, &G->c->conv[il], &rows,
-			  &G->c->geom, &y));                                             /* [d, T] C⊙conv(B⊙X) */
+	TRY(be->shortconv(be->ctx, lbl(G, il, "conv.conv"), &z, &L->conv_w, &G->c->conv[il], &G->batch,
+			  &y));                                                       /* [d, T] C⊙conv(B⊙X) */
 	TRY(be->mul_mat(be->ctx, lbl(G, il, "conv.out_proj"), &L->conv_out, &y, &xb));
 	return be->add(be->ctx, lbl(G, il, "conv.residual"), &x, &xb, &x);
 }
 
-/* x += Attention(u), spec §3.6. */
+/* x += Attention(u), spec §3.6, u in xb. */
 static int attn_block(struct lm_graph *G, uint32_t il)
 {
 	const struct lm_backend *be = G->be;
 	const struct lfm2_lm_hparams *hp = &G->m->hp;
 	const struct lm_layer *L = &G->m->layers[il];
 	struct lm_acts *a = &G->c->a;
-	uint32_t T = G->T, hd = hp->head_dim;
-	struct lm_tensor xb = rows_of(&a->xb, 0, T), x = rows_of(&a->x, 0, T), rows = rows_of(&a->rows, 0, T);
+	uint32_t T = G->batch.n_tok;
+	struct lm_tensor xb = rows_of(&a->xb, 0, T), x = rows_of(&a->x, 0, T);
 	struct lm_tensor q = rows_of(&a->q, 0, T), k = rows_of(&a->k, 0, T), v = rows_of(&a->v, 0, T);
 	struct lm_tensor o = rows_of(&a->o, 0, T);
-	TRY(be->mul_mat(be->ctx, lbl(G, il, "self_attn.q_proj"), &L->wq, &xb, &q)); /* [n_head·hd, T] */
-	TRY(be->mul_mat(be->ctx, lbl(G, il, "self_attn.k_proj"), &L->wk, &xb, &k)); /* [n_kv·hd, T] */
+	TRY(be->mul_mat(be->ctx, lbl(G, il, "self_attn.q_proj"), &L->wq, &xb, &q)); /* [hd·n_head, T] */
+	TRY(be->mul_mat(be->ctx, lbl(G, il, "self_attn.k_proj"), &L->wk, &xb, &k)); /* [hd·n_kv, T] */
 	TRY(be->mul_mat(be->ctx, lbl(G, il, "self_attn.v_proj"), &L->wv, &xb, &v));
-	struct lm_tensor qh = reshape(&q, hd), kh = reshape(&k, hd); /* [hd, heads·T]: one row per head */
-	TRY(be->rms_norm(be->ctx, lbl(G, il, "self_attn.q_layernorm"), &qh, &L->q_norm, hp->rms_eps, &qh));
-	TRY(be->rms_norm(be->ctx, lbl(G, il, "self_attn.k_layernorm"), &kh, &L->k_norm, hp->rms_eps, &kh));
-	TRY(be->rope(be->ctx, lbl(G, il, "self_attn.rotary_emb.q"), &q, hp->n_head, &rows, hp->rope_theta));
-	TRY(be->rope(be->ctx, lbl(G, il, "self_attn.rotary_emb.k"), &k, hp->n_head_kv, &rows, hp->rope_theta));
-	TRY(be->kv_write(be->ctx, lbl(G, il, "self_attn.kv_cache"), &k, &v, &G->c->kcache[il],
-			 &G->c->vcache[il], &rows, &G->c->geom));
-	TRY(be->attention(be->ctx, lbl(G, il, "self_attn.attention"), &q, &G->c->kcache[il],
-			  &G->c->vcache[il], &rows, &G->c->geom, hp->n_head, hp->n_head_kv, hd, &o));
+	/* q_layernorm / k_layernorm, rotary_emb, then past_key_values.update */
+	TRY(be->qk_norm_rope_kv(be->ctx, lbl(G, il, "self_attn.qk_norm_rope_kv"), &q, &k, &v, &L->q_norm,
+				&L->k_norm, &G->batch, &G->c->kv[il], hp->head_dim, hp->rms_eps, hp->rope_theta));
+	TRY(be->attention(be->ctx, lbl(G, il, "self_attn.attention"), &q, &G->c->kv[il], &G->batch,
+			  hp->head_dim, &o));                                        /* [hd·n_head, T] */
 	TRY(be->mul_mat(be->ctx, lbl(G, il, "self_attn.out_proj"), &L->wo, &o, &xb));
 	return be->add(be->ctx, lbl(G, il, "self_attn.residual"), &x, &xb, &x);
 }
 
-/* x += FFN(RMSNorm(x)), spec §3.7. */
+/* x += FFN(ffn_norm(x)), spec §3.7. */
 static int ffn_block(struct lm_graph *G, uint32_t il)
 {
 	const struct lm_backend *be = G->be;
 	const struct lm_layer *L = &G->m->layers[il];
 	struct lm_acts *a = &G->c->a;
-	uint32_t T = G->T;
+	uint32_t T = G->batch.n_tok;
 	struct lm_tensor xb = rows_of(&a->xb, 0, T), x = rows_of(&a->x, 0, T);
 	struct lm_tensor g = rows_of(&a->g, 0, T), u = rows_of(&a->u, 0, T);
 	TRY(be->rms_norm(be->ctx, lbl(G, il, "ffn_norm"), &x, &L->ffn_norm, G->m->hp.rms_eps, &xb));
 	TRY(be->mul_mat(be->ctx, lbl(G, il, "feed_forward.w1"), &L->ffn_gate, &xb, &g)); /* [F, T] */
 	TRY(be->mul_mat(be->ctx, lbl(G, il, "feed_forward.w3"), &L->ffn_up, &xb, &u));
 	TRY(be->swiglu(be->ctx, lbl(G, il, "feed_forward.act"), &g, &u, &g));
-	TRY(be->mul_mat(be->ctx, lbl(G, il, "feed_forward.w2"), &L->ffn_down, &g, &xb));
+	TRY(be->mul_mat(be->ctx, lbl(G, il, "feed_forward.w2"), &L->ffn_down, &g, &xb)); /* [d, T] */
 	return be->add(be->ctx, lbl(G, il, "feed_forward.residual"), &x, &xb, &x);
+}
+
+/* An I32 [n, 1] view of the first n entries of t. */
+static struct lm_tensor ints(const struct lm_tensor *t, uint32_t n)
+{
+	struct lm_tensor v = *t;
+	v.ne[0] = n;
+	v.ne[1] = 1;
+	return v;
 }
 
 static int lm_forward(struct lm_graph *G)
@@ -305,14 +317,15 @@ static int lm_forward(struct lm_graph *G)
 	const struct lm_backend *be = G->be;
 	const struct lfm2_lm_hparams *hp = &G->m->hp;
 	struct lm_acts *a = &G->c->a;
-	uint32_t T = G->T;
+	uint32_t T = G->batch.n_tok;
 	struct lm_tensor x = rows_of(&a->x, 0, T), xb = rows_of(&a->xb, 0, T);
-	struct lm_tensor ids = rows_of(&a->ids, 0, 1), img_idx = rows_of(&a->img_idx, 0, 1);
-	ids.ne[0] = img_idx.ne[0] = T;
+	struct lm_tensor ids = ints(&a->ids, T);
 
 	TRY(be->get_rows(be->ctx, LM_PREFIX "embed_tokens", &G->m->tok_embd, &ids, &x)); /* [d, T] */
-	if (G->has_image) /* spec §5.4: projector rows at the image slots */
-		TRY(be->get_rows(be->ctx, "model.multi_modal_projector.rows", &a->img, &img_idx, &x));
+	if (G->n_img) { /* spec §5.4: projector rows replace the image-slot embeddings */
+		struct lm_tensor img = rows_of(&a->img, 0, G->n_img), pos = ints(&a->img_pos, G->n_img);
+		TRY(be->set_rows(be->ctx, "model.multi_modal_projector", &img, &pos, &x));
+	}
 	for (uint32_t il = 0; il < hp->n_layer; il++) {
 		TRY(be->rms_norm(be->ctx, lbl(G, il, "operator_norm"), &x, &G->m->layers[il].attn_norm,
 				 hp->rms_eps, &xb));
@@ -320,12 +333,16 @@ static int lm_forward(struct lm_graph *G)
 		TRY(ffn_block(G, il));
 	}
 	/* Only the rows that want logits go through the final norm and head. */
-	struct lm_tensor out_idx = rows_of(&a->out_idx, 0, 1), sel = rows_of(&a->sel, 0, G->n_out);
+	struct lm_tensor out_idx = ints(&a->out_idx, G->n_out), sel = rows_of(&a->sel, 0, G->n_out);
 	struct lm_tensor logits = rows_of(&a->logits, 0, G->n_out);
-	out_idx.ne[0] = G->n_out;
 	TRY(be->get_rows(be->ctx, LM_PREFIX "logit_rows", &x, &out_idx, &sel)); /* [d, n_out] */
 	TRY(be->rms_norm(be->ctx, LM_PREFIX "embedding_norm", &sel, &G->m->final_norm, hp->rms_eps, &sel));
-	return be->mul_mat(be->ctx, "lm_head", &G->m->tok_embd, &sel, &logits); /* [V, n_out] */
+	TRY(be->mul_mat(be->ctx, "lm_head", &G->m->tok_embd, &sel, &logits)); /* [V, n_out] (tied) */
+	if (G->want_next) {
+		struct lm_tensor next = ints(&a->next, G->n_out);
+		TRY(be->argmax(be->ctx, "lm_head.argmax", &logits, &next));
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- context */
@@ -338,26 +355,28 @@ int lm_ctx_create(struct lm_model *m, uint32_t n_slots, uint32_t n_ctx, uint32_t
 	const struct lm_backend *be = &m->be;
 	if (!n_slots || !n_ctx || !max_rows || !max_logit_rows || n_slots > 4096 || n_ctx > (1u << 20) ||
 	    max_rows > (1u << 16) || max_logit_rows > max_rows || (uint64_t)n_slots * n_ctx > INT32_MAX ||
-	    hp->l_cache < 2)
+	    hp->l_cache < 2 || (be->kv_type != TENSOR_F32 && be->kv_type != TENSOR_F16))
 		return -EINVAL;
 	struct lm_ctx *c = g_new0(struct lm_ctx, 1);
 	c->m = m;
-	c->geom = (struct lm_pool_geom){ n_slots, n_ctx };
+	c->n_slots = n_slots;
+	c->n_ctx = n_ctx;
 	c->max_rows = max_rows;
 	c->max_logit_rows = max_logit_rows;
 	uint32_t d = hp->d_model, nq = hp->n_head * hp->head_dim, nk = hp->n_head_kv * hp->head_dim;
 	uint32_t T = max_rows, Lr = max_logit_rows, Lm1 = hp->l_cache - 1;
 	int ret;
 
-	/* Sizes first (mem NULL), then allocate and re-place with the handles. */
+	/* Sizes first (mem NULL), then allocate and place again with the handles. */
 	for (int pass = 0; pass < 2; pass++) {
 		uint64_t cur = 0;
 		for (uint32_t i = 0; i < hp->n_layer; i++) {
 			if (hp->is_attention[i]) {
-				c->kcache[i] = place(c->pool, &cur, TENSOR_F32, nk, n_slots * n_ctx);
-				c->vcache[i] = place(c->pool, &cur, TENSOR_F32, nk, n_slots * n_ctx);
+				c->kv[i].k = place(c->pool, &cur, be->kv_type, nk, n_slots * n_ctx);
+				c->kv[i].v = place(c->pool, &cur, be->kv_type, nk, n_slots * n_ctx);
+				c->kv[i].n_ctx = n_ctx;
 			} else {
-				c->conv[i] = place(c->pool, &cur, TENSOR_F32, d, n_slots * Lm1);
+				c->conv[i] = place(c->pool, &cur, TENSOR_F32, Lm1 * d, n_slots);
 			}
 		}
 		c->pool_bytes = cur;
@@ -376,14 +395,16 @@ int lm_ctx_create(struct lm_model *m, uint32_t n_slots, uint32_t n_ctx, uint32_t
 		a->sel = place(c->scratch, &cur, TENSOR_F32, d, Lr);
 		c->scratch_bytes = cur;
 		cur = 0;
-		a->ids = place(c->upload, &cur, LM_TYPE_I32, 1, T);
-		a->img_idx = place(c->upload, &cur, LM_TYPE_I32, 1, T);
-		a->rows = place(c->upload, &cur, LM_TYPE_I32, 4, T);
-		a->out_idx = place(c->upload, &cur, LM_TYPE_I32, 1, Lr);
+		a->ids = place(c->upload, &cur, LM_TYPE_I32, T, 1);
+		a->img_pos = place(c->upload, &cur, LM_TYPE_I32, T, 1);
+		a->toks = place(c->upload, &cur, LM_TYPE_I32, LM_TOK_FIELDS, T);
+		a->seqs = place(c->upload, &cur, LM_TYPE_I32, LM_SEQ_FIELDS, T);
+		a->out_idx = place(c->upload, &cur, LM_TYPE_I32, Lr, 1);
 		a->img = place(c->upload, &cur, TENSOR_F32, d, T);
 		c->upload_bytes = cur;
 		cur = 0;
 		a->logits = place(c->readback, &cur, TENSOR_F32, hp->n_vocab, Lr);
+		a->next = place(c->readback, &cur, LM_TYPE_I32, Lr, 1);
 		c->readback_bytes = cur;
 		if (pass == 1)
 			break;
@@ -399,9 +420,12 @@ int lm_ctx_create(struct lm_model *m, uint32_t n_slots, uint32_t n_ctx, uint32_t
 	c->h_ids = g_new0(int32_t, T);
 	c->h_img = g_new0(int32_t, T);
 	c->h_out = g_new0(int32_t, Lr);
-	c->h_rows = g_new0(struct lm_row, T);
+	c->h_next = g_new0(int32_t, Lr);
+	c->h_toks = g_new0(int32_t, (size_t)T * LM_TOK_FIELDS);
+	c->h_seqs = g_new0(int32_t, (size_t)T * LM_SEQ_FIELDS);
 	c->h_imgrows = g_new0(float, (size_t)T * d);
 	c->zero_state = g_new0(float, (size_t)Lm1 * d);
+	c->h_row = g_new0(float, hp->n_vocab);
 	*out = c;
 	return 0;
 fail:
@@ -422,9 +446,12 @@ void lm_ctx_destroy(struct lm_ctx *c)
 	g_free(c->h_ids);
 	g_free(c->h_img);
 	g_free(c->h_out);
-	g_free(c->h_rows);
+	g_free(c->h_next);
+	g_free(c->h_toks);
+	g_free(c->h_seqs);
 	g_free(c->h_imgrows);
 	g_free(c->zero_state);
+	g_free(c->h_row);
 	g_free(c);
 }
 
@@ -440,12 +467,13 @@ int lm_seq_acquire(struct lm_ctx *c, struct lm_seq **out)
 	*out = NULL;
 	const struct lm_backend *be = &c->m->be;
 	const struct lfm2_lm_hparams *hp = &c->m->hp;
-	for (uint32_t s = 0; s < c->geom.n_slots; s++) {
+	for (uint32_t s = 0; s < c->n_slots; s++) {
 		struct lm_seq *q = &c->seqs[s];
 		if (q->used)
 			continue;
-		/* A conv state must start at zero (spec §3.5); KV rows past pos
-		 * are never read, so they need no reset. */
+		/* A conv state starts at zero (spec §3.5); KV rows past pos are
+		 * never read, so they need no reset. Reaches the device at the
+		 * latest with the next step's begin (flush). */
 		uint64_t bytes = (uint64_t)(hp->l_cache - 1) * hp->d_model * 4;
 		for (uint32_t i = 0; i < hp->n_layer; i++) {
 			if (hp->is_attention[i])
@@ -455,9 +483,6 @@ int lm_seq_acquire(struct lm_ctx *c, struct lm_seq **out)
 			if (ret < 0)
 				return ret;
 		}
-		int ret = be->flush(be->ctx);
-		if (ret < 0)
-			return ret;
 		q->used = true;
 		q->pos = 0;
 		*out = q;
@@ -477,77 +502,122 @@ uint32_t lm_seq_pos(const struct lm_seq *s)
 	return s->pos;
 }
 
-int lm_ctx_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, float *logits)
+static uint32_t host_argmax(const float *x, uint32_t n)
+{
+	uint32_t best = 0;
+	for (uint32_t i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return best;
+}
+
+/* Check the inputs and fill the host tables; G gets the counts. */
+static int build_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, struct lm_graph *G)
+{
+	const struct lfm2_lm_hparams *hp = &c->m->hp;
+	uint32_t d = hp->d_model, T = 0, n_out = 0, n_img = 0, max_seq = 0;
+	for (uint32_t i = 0; i < n_in; i++) {
+		const struct lm_input *p = &in[i];
+		if (!p->seq || p->seq->ctx != c || !p->seq->used || p->seq->busy || !p->n || !p->ids)
+			return -EINVAL;
+		p->seq->busy = true;
+		if (p->n > c->max_rows - T || p->n > c->n_ctx - p->seq->pos)
+			return -ENOSPC;
+		uint32_t used = 0;
+		for (uint32_t t = 0; t < p->n; t++) {
+			int32_t id = p->ids[t];
+			if (id < 0 || (uint32_t)id >= hp->n_vocab)
+				return -EINVAL;
+			c->h_ids[T + t] = id;
+			c->h_toks[(T + t) * LM_TOK_FIELDS + 0] = (int32_t)(p->seq->pos + t);
+			c->h_toks[(T + t) * LM_TOK_FIELDS + 1] = (int32_t)p->seq->slot;
+			if (p->slot_rows && id == p->image_id) {
+				if (used == p->n_slot_rows)
+					return -EINVAL;
+				memcpy(c->h_imgrows + (size_t)n_img * d, p->slot_rows + (size_t)used * d,
+				       (size_t)d * sizeof(float));
+				c->h_img[n_img++] = (int32_t)(T + t);
+				used++;
+			}
+		}
+		if (used != (p->slot_rows ? p->n_slot_rows : 0))
+			return -EINVAL;
+		int32_t *sq = c->h_seqs + (size_t)i * LM_SEQ_FIELDS;
+		sq[0] = (int32_t)T;
+		sq[1] = (int32_t)p->n;
+		sq[2] = (int32_t)p->seq->slot;
+		sq[3] = (int32_t)p->seq->pos;
+		max_seq = p->n > max_seq ? p->n : max_seq;
+		uint32_t want = p->all_logits ? p->n : 1;
+		if (want > c->max_logit_rows - n_out)
+			return -ENOSPC;
+		for (uint32_t t = p->n - want; t < p->n; t++)
+			c->h_out[n_out++] = (int32_t)(T + t);
+		T += p->n;
+	}
+	if (n_in > c->max_rows)
+		return -ENOSPC;
+	G->batch.n_tok = T;
+	G->batch.n_seq = n_in;
+	G->batch.max_seq_tok = max_seq;
+	G->batch.toks = c->a.toks;
+	G->batch.toks.ne[1] = T;
+	G->batch.seqs = c->a.seqs;
+	G->batch.seqs.ne[1] = n_in;
+	G->n_img = n_img;
+	G->n_out = n_out;
+	return 0;
+}
+
+int lm_ctx_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, float *logits,
+		int32_t *next)
 {
 	const struct lm_model *m = c->m;
 	const struct lm_backend *be = &m->be;
-	const struct lfm2_lm_hparams *hp = &m->hp;
-	uint32_t d = hp->d_model, T = 0, n_out = 0, n_img = 0;
-	int ret = -EINVAL;
+	uint32_t V = m->hp.n_vocab, d = m->hp.d_model;
+	struct lm_acts *a = &c->a;
 	if (!n_in || !in)
 		return -EINVAL;
 	for (uint32_t i = 0; i < n_in; i++)
 		if (in[i].seq)
 			in[i].seq->busy = false;
-	for (uint32_t i = 0; i < n_in; i++) {
-		const struct lm_input *p = &in[i];
-		if (!p->seq || p->seq->ctx != c || !p->seq->used || p->seq->busy || !p->n || !p->ids)
-			goto out;
-		p->seq->busy = true;
-		if (p->n > c->max_rows - T || p->n > c->geom.n_ctx - p->seq->pos) {
-			ret = -ENOSPC;
-			goto out;
-		}
-		uint32_t used = 0;
-		for (uint32_t t = 0; t < p->n; t++) {
-			int32_t id = p->ids[t];
-			if (id < 0 || (uint32_t)id >= hp->n_vocab)
-				goto out;
-			struct lm_row r = { (int32_t)p->seq->slot, (int32_t)(p->seq->pos + t), (int32_t)T,
-					    (int32_t)(T + p->n - 1) };
-			c->h_rows[T + t] = r;
-			c->h_ids[T + t] = id;
-			c->h_img[T + t] = -1;
-			if (p->slot_rows && id == p->image_id) {
-				if (used == p->n_slot_rows)
-					goto out;
-				memcpy(c->h_imgrows + (size_t)n_img * d, p->slot_rows + (size_t)used * d,
-				       (size_t)d * sizeof(float));
-				c->h_img[T + t] = (int32_t)n_img++;
-				used++;
-			}
-		}
-		if (used != (p->slot_rows ? p->n_slot_rows : 0))
-			goto out;
-		uint32_t want = p->all_logits ? p->n : 1;
-		if (want > c->max_logit_rows - n_out) {
-			ret = -ENOSPC;
-			goto out;
-		}
-		for (uint32_t t = p->n - want; t < p->n; t++)
-			c->h_out[n_out++] = (int32_t)(T + t);
-		T += p->n;
-	}
-	struct lm_acts *a = &c->a;
-	if ((ret = be->write(be->ctx, c->upload, a->ids.offset, c->h_ids, (uint64_t)T * 4)) < 0 ||
-	    (ret = be->write(be->ctx, c->upload, a->img_idx.offset, c->h_img, (uint64_t)T * 4)) < 0 ||
-	    (ret = be->write(be->ctx, c->upload, a->rows.offset, c->h_rows, (uint64_t)T * 16)) < 0 ||
-	    (ret = be->write(be->ctx, c->upload, a->out_idx.offset, c->h_out, (uint64_t)n_out * 4)) < 0 ||
-	    (n_img && (ret = be->write(be->ctx, c->upload, a->img.offset, c->h_imgrows,
-				       (uint64_t)n_img * d * 4)) < 0))
+	struct lm_graph G = { .be = be, .m = m, .c = c, .want_next = next && be->argmax };
+	int ret = build_step(c, in, n_in, &G);
+	if (ret < 0)
 		goto out;
-	struct lm_graph G = { .be = be, .m = m, .c = c, .T = T, .n_out = n_out, .has_image = n_img > 0 };
+	uint32_t T = G.batch.n_tok;
+	if ((ret = be->write(be->ctx, c->upload, a->ids.offset, c->h_ids, (uint64_t)T * 4)) < 0 ||
+	    (ret = be->write(be->ctx, c->upload, a->toks.offset, c->h_toks, (uint64_t)T * LM_TOK_FIELDS * 4)) < 0 ||
+	    (ret = be->write(be->ctx, c->upload, a->seqs.offset, c->h_seqs, (uint64_t)n_in * LM_SEQ_FIELDS * 4)) < 0 ||
+	    (ret = be->write(be->ctx, c->upload, a->out_idx.offset, c->h_out, (uint64_t)G.n_out * 4)) < 0 ||
+	    (G.n_img && (ret = be->write(be->ctx, c->upload, a->img_pos.offset, c->h_img, (uint64_t)G.n_img * 4)) < 0) ||
+	    (G.n_img && (ret = be->write(be->ctx, c->upload, a->img.offset, c->h_imgrows,
+					 (uint64_t)G.n_img * d * 4)) < 0))
+		goto out;
 	if ((ret = be->begin(be->ctx)) < 0)
 		goto out;
 	ret = lm_forward(&G);
-	int sret = be->submit_wait(be->ctx); /* also ends a recording cut short */
+	int sret = be->submit_wait(be->ctx);
 	if (ret == 0)
 		ret = sret;
 	if (ret < 0)
 		goto out;
-	if (logits && (ret = be->read(be->ctx, c->readback, a->logits.offset, logits,
-				      (uint64_t)n_out * hp->n_vocab * 4)) < 0)
+	if (logits && (ret = be->read(be->ctx, c->readback, a->logits.offset, logits, (uint64_t)G.n_out * V * 4)) < 0)
 		goto out;
+	if (next && G.want_next) {
+		ret = be->read(be->ctx, c->readback, a->next.offset, next, (uint64_t)G.n_out * 4);
+		if (ret < 0)
+			goto out;
+	} else if (next) {
+		/* No device argmax: from the logits, one row at a time. */
+		for (uint32_t r = 0; r < G.n_out; r++) {
+			const float *row = logits ? logits + (size_t)r * V : c->h_row;
+			if (!logits && (ret = be->read(be->ctx, c->readback, a->logits.offset + (uint64_t)r * V * 4,
+						       c->h_row, (uint64_t)V * 4)) < 0)
+				goto out;
+			next[r] = (int32_t)host_argmax(row, V);
+		}
+	}
 	for (uint32_t i = 0; i < n_in; i++)
 		in[i].seq->pos += in[i].n;
 	ret = 0;

@@ -12,11 +12,10 @@
  * in_proj") so a profile or a dump names it the way transformers does.
  *
  * Batches: one step runs T rows (tokens) of any number of sequences; rows of
- * one sequence are consecutive and in position order. The per-row metadata
- * (struct lm_row, I32 [4, T]) says which pool slot a row belongs to, its
- * position and the first row of its sequence in this step; the per-sequence
- * ops (short conv, KV write, attention, RoPE) read it, the dense ops see only
- * a [K, T] matrix. Prefill and decode are the same step (decode: one row per
+ * one sequence are consecutive and in position order. Two small tables
+ * (struct lm_batch) say which pool slot and position each row has; the
+ * per-sequence ops (short conv, QK-norm + RoPE + KV write, attention) read
+ * them, the dense ops see only a [K, T] matrix. Prefill and decode are the same step (decode: one row per
  * sequence), so a sequence may join a running batch between any two steps.
  *
  * Memory: lm_ctx_create reserves everything (KV/conv pool for n_slots
@@ -51,41 +50,53 @@ struct lm_tensor {
 
 #define LM_TYPE_I32 26 /* GGML_TYPE_I32 */
 
-/* Row metadata, one per batch row (I32 [4, T] on the device). */
-struct lm_row {
-	int32_t slot;  /* pool slot of the row's sequence */
-	int32_t pos;   /* absolute position (RoPE, causal limit: attends 0..pos) */
-	int32_t first; /* batch row of the sequence's first row in this step */
-	int32_t last;  /* batch row of its last row in this step */
-};
-
 enum lm_mem_kind { LM_MEM_WEIGHTS, LM_MEM_SCRATCH, LM_MEM_UPLOAD, LM_MEM_READBACK };
 
-/* Pool geometry handed to the per-sequence ops. Per attention layer the K
- * and V caches are F32 [nk, n_slots·n_ctx] (slot s, position p at row
- * s·n_ctx + p, K after QK-norm and RoPE); per conv layer the state is F32
- * [d, n_slots·(L−1)] (slot s's oldest value at row s·(L−1)). */
-struct lm_pool_geom {
-	uint32_t n_slots, n_ctx;
+/* Which rows of a step belong to which sequence: two I32 tables in UPLOAD
+ * memory, the layout of vk/ops_lm.h so the Vulkan kernels read them as is.
+ *   toks [LM_TOK_FIELDS, n_tok]: { pos, slot } per row
+ *   seqs [LM_SEQ_FIELDS, n_seq]: { tok0, n_tok, slot, n_past } per sequence
+ * Rows of one sequence are consecutive and in position order. */
+#define LM_TOK_FIELDS 2
+#define LM_SEQ_FIELDS 4
+struct lm_batch {
+	uint32_t n_tok, n_seq;
+	uint32_t max_seq_tok;  /* the largest n_tok of one sequence */
+	struct lm_tensor toks, seqs;
+};
+
+/* Per-sequence state, one slot per sequence (n_slots slots of n_ctx
+ * positions), per layer:
+ *   conv state  F32 [(L−1)·d, n_slots]: the slot's last L−1 values of B⊙X,
+ *               oldest first (spec §3.5); zeroed when a slot is taken.
+ *   K, V cache  kv_type (F32 or F16) [n_kv·hd, n_slots·n_ctx]: row
+ *               slot·n_ctx + pos; K after QK-norm and RoPE, V raw (§3.6). */
+struct lm_kv {
+	struct lm_tensor k, v;
+	uint32_t n_ctx;
 };
 
 struct lm_backend {
 	void *ctx;
 	const char *name;
+	uint32_t kv_type;  /* TENSOR_F32 or TENSOR_F16: what kv caches hold */
 	/* Memory: sized at start-up only. UPLOAD is written by write() every
 	 * step; READBACK read by read() after submit. */
 	int (*alloc)(void *ctx, enum lm_mem_kind kind, uint64_t bytes, const char *name, void **mem);
 	void (*free)(void *ctx, void *mem);
 	int (*write)(void *ctx, void *mem, uint64_t offset, const void *src, uint64_t bytes);
-	int (*flush)(void *ctx); /* weights written so far reach the device */
+	int (*flush)(void *ctx); /* what write() queued reaches the device */
 	int (*read)(void *ctx, void *mem, uint64_t offset, void *dst, uint64_t bytes);
 	int (*begin)(void *ctx);
-	int (*submit_wait)(void *ctx);
+	int (*submit_wait)(void *ctx); /* also ends a recording cut short by an error */
 
-	/* y[:, i] = table[:, ids[i]] for rows whose id is >= 0 (others kept).
-	 * table: [K, R] any type with a dequantizer; ids: I32 [n]; y: F32 [K, n]. */
+	/* y[:, i] = table[:, ids[i]]. table: [K, R] F32 or a weight type;
+	 * ids: I32 [n, 1]; y: F32 [K, n]. */
 	int (*get_rows)(void *ctx, const char *label, const struct lm_tensor *table,
 			const struct lm_tensor *ids, const struct lm_tensor *y);
+	/* y[:, rows[i]] = src[:, i] (scatter). src F32 [K, n]; rows I32 [n, 1]. */
+	int (*set_rows)(void *ctx, const char *label, const struct lm_tensor *src,
+			const struct lm_tensor *rows, const struct lm_tensor *y);
 	/* y = W·x per column; W [K, M], x F32 [K, n], y F32 [M, n]. */
 	int (*mul_mat)(void *ctx, const char *label, const struct lm_tensor *w,
 		       const struct lm_tensor *x, const struct lm_tensor *y);
@@ -98,31 +109,30 @@ struct lm_backend {
 	/* y = silu(g) ⊙ u; all F32 [F, n]; y may be g. */
 	int (*swiglu)(void *ctx, const char *label, const struct lm_tensor *g,
 		      const struct lm_tensor *u, const struct lm_tensor *y);
-	/* Gated short conv of spec §3.5 over the batch: z F32 [3d, n] rows
-	 * B | C | X (may be overwritten), w F32 [L, d], state the layer's pool
-	 * (see lm_pool_geom), rows I32 [4, n]; y F32 [d, n]. History before a
-	 * sequence's first row comes from its slot; after the step each
-	 * sequence's slot holds its last L−1 values of B⊙X. */
+	/* Gated short conv of spec §3.5 for every row: z F32 [3d, n] (B | C | X),
+	 * w F32 [L, d], state the layer's [(L−1)·d, n_slots] (left context, then
+	 * replaced by each sequence's last L−1 values of B⊙X); y F32 [d, n]. */
 	int (*shortconv)(void *ctx, const char *label, const struct lm_tensor *z,
 			 const struct lm_tensor *w, const struct lm_tensor *state,
-			 const struct lm_tensor *rows, const struct lm_pool_geom *g,
-			 const struct lm_tensor *y);
-	/* NeoX RoPE in place on x F32 [hd, n_heads·n] (head-major per row), at
-	 * each row's position, base theta. */
-	int (*rope)(void *ctx, const char *label, const struct lm_tensor *x, uint32_t n_heads,
-		    const struct lm_tensor *rows, float theta);
-	/* Copy k, v F32 [nk, n] into the layer's caches at (slot, pos). */
-	int (*kv_write)(void *ctx, const char *label, const struct lm_tensor *k,
-			const struct lm_tensor *v, const struct lm_tensor *kcache,
-			const struct lm_tensor *vcache, const struct lm_tensor *rows,
-			const struct lm_pool_geom *g);
-	/* Causal GQA: o[:, i] (F32 [n_head·hd, n]) from q (same shape) against
-	 * cache rows slot·n_ctx + 0..pos; scale 1/sqrt(hd), softmax in f32. */
+			 const struct lm_batch *b, const struct lm_tensor *y);
+	/* Per head: RMSNorm (q_norm / k_norm, [hd]) then NeoX RoPE at the row's
+	 * pos, q in place; k (normed, rotated) and v written to the cache at
+	 * slot·n_ctx + pos. q F32 [hd·n_head, n], k, v F32 [hd·n_kv, n]. */
+	int (*qk_norm_rope_kv)(void *ctx, const char *label, const struct lm_tensor *q,
+			       const struct lm_tensor *k, const struct lm_tensor *v,
+			       const struct lm_tensor *q_norm, const struct lm_tensor *k_norm,
+			       const struct lm_batch *b, const struct lm_kv *kv, uint32_t head_dim,
+			       float eps, float theta);
+	/* Causal GQA of spec §3.6 over the cache (row at n_past + i sees slot
+	 * rows 0 .. n_past + i), scale 1/sqrt(hd), softmax in f32. q, o F32
+	 * [hd·n_head, n], o not q. */
 	int (*attention)(void *ctx, const char *label, const struct lm_tensor *q,
-			 const struct lm_tensor *kcache, const struct lm_tensor *vcache,
-			 const struct lm_tensor *rows, const struct lm_pool_geom *g,
-			 uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim,
+			 const struct lm_kv *kv, const struct lm_batch *b, uint32_t head_dim,
 			 const struct lm_tensor *o);
+	/* ids[j] = argmax of row j (first maximum wins). logits F32 [V, n];
+	 * ids I32 [n, 1]. May be NULL: the argmax then runs on the host. */
+	int (*argmax)(void *ctx, const char *label, const struct lm_tensor *logits,
+		      const struct lm_tensor *ids);
 };
 
 struct lm_model;
@@ -168,8 +178,12 @@ struct lm_input {
 	bool all_logits;          /* logits for every row, else the last only */
 };
 
-/* Run the inputs (distinct sequences) as one step. logits gets, input after
- * input, n rows (all_logits) or 1 row of n_vocab floats. */
-int lm_ctx_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, float *logits);
+/* Run the inputs (distinct sequences) as one step. Logit rows are, input
+ * after input, n rows (all_logits) or 1. logits (may be NULL: not read back)
+ * gets them as n_vocab floats each; next (may be NULL) the argmax of each
+ * (first maximum wins), computed on the device when the backend can. A
+ * failed step leaves the sequences in it undefined: release them. */
+int lm_ctx_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, float *logits,
+		int32_t *next);
 
 #endif

@@ -5,8 +5,11 @@
 
 #include <glib.h>
 
+#include "model/quant.h"
 #include "vk/buffer.h"
 #include "vk/ops.h"
+#include "vk/ops_lm.h"
+#include "vk/ops_matmul.h"
 #include "vk/recorder.h"
 
 struct gpu_lm {
@@ -99,11 +102,17 @@ static int vk_submit_wait(void *ctx)
 	return ret;
 }
 
+/* Decode-sized batches take the matrix-vector kernel (weights streamed once
+ * for all columns); larger ones (prefill) the tiled matrix-matrix kernel. */
+#define MUL_MAT_MIN_COLS 16
+
 static int vk_mul_mat(void *ctx, const char *label, const struct lm_tensor *w, const struct lm_tensor *x,
 		      const struct lm_tensor *y)
 {
 	struct gpu_lm *g = ctx;
 	struct gpu_tensor W = gt(w), X = gt(x), Y = gt(y);
+	if (x->ne[1] >= MUL_MAT_MIN_COLS)
+		return gpu_op_mul_mat(g->rec, label, &W, &X, &Y, NULL);
 	return gpu_op_mul_mat_vec(g->rec, label, &W, &X, &Y);
 }
 
@@ -123,59 +132,106 @@ static int vk_add(void *ctx, const char *label, const struct lm_tensor *a, const
 	return gpu_op_add(g->rec, label, &A, &B, &C);
 }
 
-/* Ops whose kernels are not on this branch yet (vk/ops_lm.h, branch
- * deckern): each says so once per call site rather than pretending. */
-static int missing(const char *label, const char *op)
+#ifdef CAPTIOND_HAVE_OPS_LM
+/* An I32 [n, 1] tensor as the int list of vk/ops_lm.h. */
+static struct gpu_i32s gi(const struct lm_tensor *t)
 {
-	g_warning("%s: no Vulkan kernel for %s yet", label, op);
-	return -ENOTSUP;
+	return (struct gpu_i32s){ .buffer = t->mem, .offset = t->offset, .n = t->ne[0] * t->ne[1] };
+}
+
+/* model/lm_graph.h's tables have vk/ops_lm.h's layout by design. */
+_Static_assert(LM_TOK_FIELDS == GPU_TOK_FIELDS && LM_SEQ_FIELDS == GPU_SEQ_FIELDS, "batch tables");
+
+static struct gpu_lm_batch gb(const struct lm_batch *b)
+{
+	return (struct gpu_lm_batch){
+		.n_tok = b->n_tok, .n_seq = b->n_seq, .max_seq_tok = b->max_seq_tok,
+		.toks = gi(&b->toks), .seqs = gi(&b->seqs),
+	};
+}
+
+static struct gpu_kv_cache gkv(const struct lm_kv *kv)
+{
+	return (struct gpu_kv_cache){ .k = gt(&kv->k), .v = gt(&kv->v), .n_ctx = kv->n_ctx };
 }
 
 static int vk_get_rows(void *ctx, const char *label, const struct lm_tensor *table,
 		       const struct lm_tensor *ids, const struct lm_tensor *y)
 {
-	(void)ctx, (void)table, (void)ids, (void)y;
-	return missing(label, "get_rows");
+	struct gpu_lm *g = ctx;
+	struct gpu_tensor Tb = gt(table), Y = gt(y);
+	struct gpu_i32s I = gi(ids);
+	return gpu_op_get_rows(g->rec, label, &Tb, &I, &Y);
+}
+
+static int vk_set_rows(void *ctx, const char *label, const struct lm_tensor *src,
+		       const struct lm_tensor *rows, const struct lm_tensor *y)
+{
+	struct gpu_lm *g = ctx;
+	struct gpu_tensor S = gt(src), Y = gt(y);
+	struct gpu_i32s R = gi(rows);
+	return gpu_op_set_rows(g->rec, label, &S, &R, &Y);
 }
 
 static int vk_swiglu(void *ctx, const char *label, const struct lm_tensor *gate, const struct lm_tensor *u,
 		     const struct lm_tensor *y)
 {
-	(void)ctx, (void)gate, (void)u, (void)y;
-	return missing(label, "swiglu");
+	struct gpu_lm *g = ctx;
+	struct gpu_tensor G = gt(gate), U = gt(u), Y = gt(y);
+	return gpu_op_swiglu(g->rec, label, &G, &U, &Y);
 }
 
 static int vk_shortconv(void *ctx, const char *label, const struct lm_tensor *z, const struct lm_tensor *w,
-			const struct lm_tensor *state, const struct lm_tensor *rows,
-			const struct lm_pool_geom *geom, const struct lm_tensor *y)
+			const struct lm_tensor *state, const struct lm_batch *b, const struct lm_tensor *y)
 {
-	(void)ctx, (void)z, (void)w, (void)state, (void)rows, (void)geom, (void)y;
-	return missing(label, "shortconv");
+	struct gpu_lm *g = ctx;
+	struct gpu_tensor Z = gt(z), Wt = gt(w), S = gt(state), Y = gt(y);
+	struct gpu_lm_batch B = gb(b);
+	return gpu_op_shortconv(g->rec, label, &Z, &Wt, &S, &B, &Y);
 }
 
-static int vk_rope(void *ctx, const char *label, const struct lm_tensor *x, uint32_t n_heads,
-		   const struct lm_tensor *rows, float theta)
+static int vk_qk_norm_rope_kv(void *ctx, const char *label, const struct lm_tensor *q,
+			      const struct lm_tensor *k, const struct lm_tensor *v,
+			      const struct lm_tensor *q_norm, const struct lm_tensor *k_norm,
+			      const struct lm_batch *b, const struct lm_kv *kv, uint32_t head_dim, float eps,
+			      float theta)
 {
-	(void)ctx, (void)x, (void)n_heads, (void)rows, (void)theta;
-	return missing(label, "rope");
+	struct gpu_lm *g = ctx;
+	struct gpu_tensor Q = gt(q), K = gt(k), Vt = gt(v), QN = gt(q_norm), KN = gt(k_norm);
+	struct gpu_lm_batch B = gb(b);
+	struct gpu_kv_cache C = gkv(kv);
+	struct gpu_rope_params p = { .head_dim = head_dim, .eps = eps, .theta = theta };
+	return gpu_op_rope_qk_norm(g->rec, label, &Q, &K, &Vt, &QN, &KN, &B, &C, &p);
 }
 
-static int vk_kv_write(void *ctx, const char *label, const struct lm_tensor *k, const struct lm_tensor *v,
-		       const struct lm_tensor *kc, const struct lm_tensor *vc, const struct lm_tensor *rows,
-		       const struct lm_pool_geom *geom)
+static int vk_attention(void *ctx, const char *label, const struct lm_tensor *q, const struct lm_kv *kv,
+			const struct lm_batch *b, uint32_t head_dim, const struct lm_tensor *o)
 {
-	(void)ctx, (void)k, (void)v, (void)kc, (void)vc, (void)rows, (void)geom;
-	return missing(label, "kv_write");
+	struct gpu_lm *g = ctx;
+	struct gpu_tensor Q = gt(q), O = gt(o);
+	struct gpu_lm_batch B = gb(b);
+	struct gpu_kv_cache C = gkv(kv);
+	return gpu_op_attention(g->rec, label, &Q, &C, &B, head_dim, &O);
 }
 
-static int vk_attention(void *ctx, const char *label, const struct lm_tensor *q, const struct lm_tensor *kc,
-			const struct lm_tensor *vc, const struct lm_tensor *rows, const struct lm_pool_geom *geom,
-			uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, const struct lm_tensor *o)
+static int vk_argmax(void *ctx, const char *label, const struct lm_tensor *logits, const struct lm_tensor *ids)
 {
-	(void)ctx, (void)q, (void)kc, (void)vc, (void)rows, (void)geom, (void)n_head, (void)n_head_kv;
-	(void)head_dim, (void)o;
-	return missing(label, "attention");
+	struct gpu_lm *g = ctx;
+	struct gpu_tensor L = gt(logits);
+	struct gpu_i32s I = gi(ids);
+	return gpu_op_argmax(g->rec, label, &L, &I);
 }
+#else
+/* Built without vk/ops_lm.c (branch deckern not merged): lm_model_create
+ * then says which op the backend lacks. */
+#define vk_get_rows NULL
+#define vk_set_rows NULL
+#define vk_swiglu NULL
+#define vk_shortconv NULL
+#define vk_qk_norm_rope_kv NULL
+#define vk_attention NULL
+#define vk_argmax NULL
+#endif
 
 int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, struct gpu_staging *st,
 		  uint32_t max_dispatches, struct gpu_lm **out)
@@ -193,6 +249,7 @@ int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, str
 	g->be = (struct lm_backend){
 		.ctx = g,
 		.name = "vulkan",
+		.kv_type = TENSOR_F16, /* vk/ops_lm.h caches K and V in F16 */
 		.alloc = vk_alloc,
 		.free = vk_free,
 		.write = vk_write,
@@ -201,14 +258,15 @@ int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, str
 		.begin = vk_begin,
 		.submit_wait = vk_submit_wait,
 		.get_rows = vk_get_rows,
+		.set_rows = vk_set_rows,
 		.mul_mat = vk_mul_mat,
 		.rms_norm = vk_rms_norm,
 		.add = vk_add,
 		.swiglu = vk_swiglu,
 		.shortconv = vk_shortconv,
-		.rope = vk_rope,
-		.kv_write = vk_kv_write,
+		.qk_norm_rope_kv = vk_qk_norm_rope_kv,
 		.attention = vk_attention,
+		.argmax = vk_argmax,
 	};
 	*out = g;
 	return 0;
