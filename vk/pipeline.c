@@ -21,6 +21,20 @@
 #include "mul_mat_vec_q6_k_f32.h"
 #include "mul_mat_vec_q8_0_f32.h"
 #include "rms_norm_f32.h"
+#include "mul_mat_bf16_f32.h"
+#include "mul_mat_f16_f32.h"
+#include "mul_mat_f32_f32.h"
+#include "mul_mat_q4_0_f32.h"
+#include "mul_mat_q6_k_f32.h"
+#include "mul_mat_q8_0_f32.h"
+#ifdef CAPTIOND_HAVE_NV_COOPMAT
+#include "mul_mat_cm_bf16_f32.h"
+#include "mul_mat_cm_f16_f32.h"
+#include "mul_mat_cm_f32_f32.h"
+#include "mul_mat_cm_q4_0_f32.h"
+#include "mul_mat_cm_q6_k_f32.h"
+#include "mul_mat_cm_q8_0_f32.h"
+#endif
 
 struct pipe_desc {
 	const char *name;
@@ -28,10 +42,17 @@ struct pipe_desc {
 	size_t spirv_bytes;
 	uint32_t push_bytes;   /* sizeof the C mirror in vk/push.h */
 	uint32_t wg_subgroups; /* workgroup = this many subgroups */
+	bool nv_coopmat;       /* created only where VK_NV_cooperative_matrix is on */
 };
 
 #define PIPE(id, sym, push, sgs) \
-	[id] = { #sym, sym, sizeof(sym), sizeof(struct push), sgs }
+	[id] = { #sym, sym, sizeof(sym), sizeof(struct push), sgs, false }
+/* Tensor-core variants: absent (no SPIR-V) when glslang could not build them. */
+#ifdef CAPTIOND_HAVE_NV_COOPMAT
+#define PIPE_NV_CM(id, sym, push) [id] = { #sym, sym, sizeof(sym), sizeof(struct push), 1, true }
+#else
+#define PIPE_NV_CM(id, sym, push) [id] = { #sym, NULL, 0, sizeof(struct push), 1, true }
+#endif
 
 static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE(GPU_PIPE_MUL_MAT_VEC_F32_F32, mul_mat_vec_f32_f32, gpu_push_mul_mat_vec, 4),
@@ -41,6 +62,18 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE(GPU_PIPE_MUL_MAT_VEC_Q6_K_F32, mul_mat_vec_q6_k_f32, gpu_push_mul_mat_vec, 4),
 	PIPE(GPU_PIPE_RMS_NORM_F32, rms_norm_f32, gpu_push_rms_norm, 4),
 	PIPE(GPU_PIPE_ADD_F32, add_f32, gpu_push_add, 8),
+	PIPE(GPU_PIPE_MUL_MAT_F32_F32, mul_mat_f32_f32, gpu_push_mul_mat, 1),
+	PIPE(GPU_PIPE_MUL_MAT_F16_F32, mul_mat_f16_f32, gpu_push_mul_mat, 1),
+	PIPE(GPU_PIPE_MUL_MAT_BF16_F32, mul_mat_bf16_f32, gpu_push_mul_mat, 1),
+	PIPE(GPU_PIPE_MUL_MAT_Q8_0_F32, mul_mat_q8_0_f32, gpu_push_mul_mat, 1),
+	PIPE(GPU_PIPE_MUL_MAT_Q4_0_F32, mul_mat_q4_0_f32, gpu_push_mul_mat, 1),
+	PIPE(GPU_PIPE_MUL_MAT_Q6_K_F32, mul_mat_q6_k_f32, gpu_push_mul_mat, 1),
+	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_F32_F32, mul_mat_cm_f32_f32, gpu_push_mul_mat),
+	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_F16_F32, mul_mat_cm_f16_f32, gpu_push_mul_mat),
+	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_BF16_F32, mul_mat_cm_bf16_f32, gpu_push_mul_mat),
+	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q8_0_F32, mul_mat_cm_q8_0_f32, gpu_push_mul_mat),
+	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q4_0_F32, mul_mat_cm_q4_0_f32, gpu_push_mul_mat),
+	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q6_K_F32, mul_mat_cm_q6_k_f32, gpu_push_mul_mat),
 };
 
 struct gpu_pipeline {
@@ -112,6 +145,8 @@ static int create_one(struct gpu_pipelines *p, enum gpu_pipe_id id)
 	struct gpu_pipeline *pl = &p->pipes[id];
 	VkDevice vkd = gpu_device_vk(p->dev);
 	pl->desc = d;
+	if (d->nv_coopmat && (!d->spirv || !caps->coopmat_nv || caps->subgroup_size != 32))
+		return 0; /* left without a VkPipeline; callers check gpu_pipeline_vk() */
 
 	struct spirv_info info;
 	int ret = spirv_reflect(d->spirv, d->spirv_bytes / 4, &info);

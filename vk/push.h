@@ -41,4 +41,16 @@ struct gpu_push_add {
 };
 _Static_assert(sizeof(struct gpu_push_add) == 32, "mirror of add.comp");
 
+/* shaders/mul_mat*.comp: y[n][m] = epilogue(sum_k W[m][k] * x[n][k]) */
+struct gpu_push_mul_mat {
+	uint32_t K, M, N;           /* M: rows of W, N: rows of x, in this dispatch */
+	uint32_t w_off, w_stride;   /* units of the weight type */
+	uint32_t x_off, x_stride;   /* floats */
+	uint32_t y_off, y_stride;
+	uint32_t b_off;
+	uint32_t r_off, r_stride;
+	uint32_t flags;             /* 1 bias, 2 residual, act << 2 (vk/ops_matmul.h) */
+};
+_Static_assert(sizeof(struct gpu_push_mul_mat) == 52, "mirror of mul_mat_push.glsl");
+
 #endif
