@@ -21,6 +21,20 @@
 #include "mul_mat_vec_q6_k_f32.h"
 #include "mul_mat_vec_q8_0_f32.h"
 #include "rms_norm_f32.h"
+/* decoder ops (vk/ops_lm.h) */
+#include "argmax_f32.h"
+#include "attention_f16_f32.h"
+#include "get_rows_f16_f32.h"
+#include "get_rows_f32_f32.h"
+#include "get_rows_q4_0_f32.h"
+#include "get_rows_q6_k_f32.h"
+#include "get_rows_q8_0_f32.h"
+#include "rep_penalty_f32.h"
+#include "rope_qk_norm_f32.h"
+#include "set_rows_f32.h"
+#include "shortconv_f32.h"
+#include "swiglu_f32.h"
+#include "vk/push_lm.h"
 
 struct pipe_desc {
 	const char *name;
@@ -41,6 +55,19 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE(GPU_PIPE_MUL_MAT_VEC_Q6_K_F32, mul_mat_vec_q6_k_f32, gpu_push_mul_mat_vec, 4),
 	PIPE(GPU_PIPE_RMS_NORM_F32, rms_norm_f32, gpu_push_rms_norm, 4),
 	PIPE(GPU_PIPE_ADD_F32, add_f32, gpu_push_add, 8),
+	/* decoder ops (vk/ops_lm.h) */
+	PIPE(GPU_PIPE_GET_ROWS_F32_F32, get_rows_f32_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_GET_ROWS_F16_F32, get_rows_f16_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_GET_ROWS_Q8_0_F32, get_rows_q8_0_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_GET_ROWS_Q4_0_F32, get_rows_q4_0_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_GET_ROWS_Q6_K_F32, get_rows_q6_k_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_SET_ROWS_F32, set_rows_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_SWIGLU_F32, swiglu_f32, gpu_push_swiglu, 8),
+	PIPE(GPU_PIPE_SHORTCONV_F32, shortconv_f32, gpu_push_shortconv, 4),
+	PIPE(GPU_PIPE_ROPE_QK_NORM_F32, rope_qk_norm_f32, gpu_push_rope_qk_norm, 1),
+	PIPE(GPU_PIPE_ATTENTION_F16_F32, attention_f16_f32, gpu_push_attention, 4),
+	PIPE(GPU_PIPE_REP_PENALTY_F32, rep_penalty_f32, gpu_push_sample, 8),
+	PIPE(GPU_PIPE_ARGMAX_F32, argmax_f32, gpu_push_sample, 8),
 };
 
 struct gpu_pipeline {
