@@ -11,6 +11,8 @@ int ctl_bench_main(int argc, char **argv);
 int ctl_caption_main(int argc, char **argv);
 int ctl_inspect_main(int argc, char **argv);
 int ctl_tokenize_main(int argc, char **argv);
+int ctl_watch_main(int argc, char **argv);
+int ctl_status_main(int argc, char **argv);
 
 /* Helpers shared by subcommands. */
 struct tokenizer;
@@ -29,5 +31,20 @@ struct ctl_gpu {
 /* Open (printing the reason on failure, -errno) and close (NULL-safe parts). */
 int ctl_gpu_open(struct ctl_gpu *g);
 void ctl_gpu_close(struct ctl_gpu *g);
+
+/* The caption socket (ctl_watch.c): $CAPTIOND_SOCKET or the default path;
+ * connect (prints the reason, -errno); read one line into line (1), none
+ * within timeout_ms (0), or the connection ended / a line over CTL_LINE_MAX
+ * (-errno). buf keeps bytes between calls. */
+#include <stdbool.h>
+#include <glib.h>
+#define CTL_LINE_MAX (1u << 20)
+const char *ctl_socket_default(void);
+int ctl_socket_connect(const char *path);
+int ctl_line_read(int fd, GString *buf, GString *line, int timeout_ms);
+/* A member of a one-line JSON object: a string (g_free; NULL if absent or
+ * not a string) or a number. Flat lookup by name, enough for our lines. */
+char *ctl_json_string(const char *line, const char *key);
+bool ctl_json_number(const char *line, const char *key, double *out);
 
 #endif

@@ -300,6 +300,11 @@ static const struct schema_key top_keys[] = {
 	{ "gpu.device", KEY_STRING, 1, 256, "auto", NULL,
 	  "auto (first discrete GPU, else any), a device index, or part of a device name.", C(gpu_device),
 	  NULL, 0, check_no_control },
+	{ "capture.width", KEY_UINT, 64, 4096, "512", NULL,
+	  "Width of the frames handed to the vision encoder, pixels (other aspects are letterboxed).",
+	  C(capture_width), NULL, 0, NULL },
+	{ "capture.height", KEY_UINT, 64, 4096, "512", NULL,
+	  "Height of the frames handed to the vision encoder, pixels.", C(capture_height), NULL, 0, NULL },
 	{ "batching.max_batch", KEY_UINT, 1, 64, "4", NULL,
 	  "Most frames encoded together.", C(max_batch), NULL, 0, NULL },
 	{ "batching.max_wait_ms", KEY_UINT, 0, 1000, "20", NULL,
@@ -344,6 +349,12 @@ static const struct schema_key stream_keys[] = {
 	  "bottom or top.", S(overlay_position), position_names, 0, NULL },
 	{ "overlay.font", KEY_STRING, 1, 128, "Sans 18", NULL,
 	  "Pango font description.", S(overlay_font), NULL, 0, check_no_control },
+	{ "overlay.sink", KEY_STRING, 1, 1024, "autovideosink", NULL,
+	  "Where the captioned video goes: a GStreamer sink (autovideosink, kmssink, fakesink), a .png "
+	  "path (the latest frame) or a .mkv path.", S(overlay_sink), NULL, 0, check_no_control },
+	{ "webvtt", KEY_STRING, 1, 4095, NULL, "/var/lib/captiond/camera0.vtt",
+	  "Record this stream's captions to this WebVTT file (truncated at start).", S(webvtt_path), NULL,
+	  KEY_OPTIONAL, check_no_control },
 };
 
 #undef C
@@ -602,6 +613,8 @@ static void streams_free(struct config_stream *streams, size_t n)
 		g_free(streams[i].source);
 		g_free(streams[i].prompt);
 		g_free(streams[i].overlay_font);
+		g_free(streams[i].overlay_sink);
+		g_free(streams[i].webvtt_path);
 	}
 	g_free(streams);
 }

@@ -60,6 +60,8 @@ struct config_stream {
 	bool overlay_enabled;
 	enum config_overlay_position overlay_position;
 	char *overlay_font;            /* Pango font description, "Sans 18" */
+	char *overlay_sink;            /* pipeline/overlay.h's sink setting */
+	char *webvtt_path;             /* NULL: no WebVTT recording */
 };
 
 struct captiond_config {
@@ -75,6 +77,8 @@ struct captiond_config {
 	char *prompt_text;
 	char *prompt_language;         /* BCP 47 tag, "en" */
 	char *gpu_device;              /* "auto", an index "0", or part of a device name */
+	uint32_t capture_width;        /* frames for the encoder, pixels */
+	uint32_t capture_height;
 	uint32_t max_batch;            /* frames per vision batch */
 	uint32_t max_wait_ms;          /* how long a batch waits for more due frames */
 	char *socket_path;
