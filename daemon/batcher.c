@@ -10,7 +10,8 @@
 #include "daemon/service.h"
 
 #define LATENCY_RING 256
-#define POLL_US 5000      /* how often an idle thread looks at the slots again */
+#define POLL_US 5000
+#define BATCHER_MAX_STREAMS 1024 /* more than config allows (CONFIG_MAX_STREAMS) */      /* how often an idle thread looks at the slots again */
 
 struct entry {
 	char *name;
@@ -52,14 +53,28 @@ static void ping(struct batcher *b, int64_t now)
 	}
 }
 
-/* Under the lock: take a frame from every due stream not yet in the batch. */
+static int by_due(const void *a, const void *b)
+{
+	const struct entry *x = *(struct entry *const *)a, *y = *(struct entry *const *)b;
+	return (x->next_due_us > y->next_due_us) - (x->next_due_us < y->next_due_us);
+}
+
+/* Under the lock: take a frame from the due streams not yet in the batch,
+ * the longest overdue first, so that with more due streams than max_batch
+ * none is starved (a stream is due again before a batch ends). */
 static uint32_t gather(struct batcher *b, int64_t now, struct entry **batch, struct capture_frame *frames,
 		       uint32_t n)
 {
-	for (guint i = 0; i < b->entries->len && n < b->p.max_batch; i++) {
+	struct entry *due[BATCHER_MAX_STREAMS];
+	guint n_due = 0;
+	for (guint i = 0; i < b->entries->len && n_due < BATCHER_MAX_STREAMS; i++) {
 		struct entry *e = g_ptr_array_index(b->entries, i);
-		if (e->in_batch || now < e->next_due_us)
-			continue;
+		if (!e->in_batch && now >= e->next_due_us)
+			due[n_due++] = e;
+	}
+	qsort(due, n_due, sizeof due[0], by_due);
+	for (guint i = 0; i < n_due && n < b->p.max_batch; i++) {
+		struct entry *e = due[i];
 		if (capture_stream_frame_take(e->capture, &frames[n]) < 0)
 			continue;
 		e->in_batch = true;

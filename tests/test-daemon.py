@@ -2,7 +2,7 @@
 """The captiond daemon end to end, on lavapipe with the tiny random model.
 
 usage: test-daemon.py CAPTIOND CAPTIONCTL MAKE_MODEL CASE
-CASE: captions | subscribers | failure | config | hostile | drain
+CASE: captions | subscribers | failure | config | hostile | drain | fair
 
 Frames are chosen so a caption is a pure function of the stream: each
 source is forced to RGBA at the encoder's size (no scaling, no colour
@@ -519,6 +519,23 @@ def case_drain(exe, ctl, tmp):
     check(not os.path.exists(sock), "socket file removed at exit")
 
 
+def case_fair(exe, ctl, tmp):
+    """More due streams than max_batch: the longest overdue go first, so every
+    stream is captioned although each is due again before a batch ends."""
+    names = ["a", "b", "c"]
+    d = Daemon(exe, tmp, config_text(tmp, [(n, f"{SOLID} ! {caps()}", 100) for n in names]).replace(
+        "max_batch: 4", "max_batch: 1"))
+    sock = f"{tmp}/c.sock"
+    if d.wait_ready(sock):
+        c = Client(sock)
+        got = per_stream(collect(c, lambda g: len(g) >= 6, TIMEOUT * 2))
+        counts = {n: len(got.get(n, [])) for n in names}
+        check(min(counts.values()) >= 1 and max(counts.values()) - min(counts.values()) <= 1,
+              f"six batches of one caption: every stream captioned, evenly: {counts}")
+        c.close()
+    check(d.stop() == 0, "exit 0 on SIGTERM")
+
+
 def main():
     if len(sys.argv) != 5:
         print(__doc__)
@@ -532,7 +549,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="captiond-test-") as tmp:
         models(make_model, tmp)
         {"captions": case_captions, "subscribers": case_subscribers, "failure": case_failure,
-         "config": case_config, "hostile": case_hostile, "drain": case_drain}[case](exe, ctl, tmp)
+         "config": case_config, "hostile": case_hostile, "drain": case_drain,
+         "fair": case_fair}[case](exe, ctl, tmp)
         if FAILS:
             log = os.path.join(tmp, "captiond.log")
             if os.path.exists(log):
