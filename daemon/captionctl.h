@@ -9,6 +9,8 @@
 
 int ctl_bench_main(int argc, char **argv);
 int ctl_caption_main(int argc, char **argv);
+int ctl_bench_vision_main(int argc, char **argv);  /* daemon/ctl_bench_vision.c */
+int ctl_bench_caption_main(int argc, char **argv);
 int ctl_inspect_main(int argc, char **argv);
 int ctl_tokenize_main(int argc, char **argv);
 
