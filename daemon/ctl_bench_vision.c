@@ -203,18 +203,22 @@ int ctl_bench_vision_main(int argc, char **argv)
 	json_str(js, gpu_device_caps(g.dev)->name);
 	g_string_append_printf(js, ",\"coopmat\":%s,\"vision_width\":%u,\"vision_layers\":%u,\"cases\":[",
 			       coopmat_used(&g) ? "true" : "false", vh.width, vh.n_layer);
+	/* A case that fails (memory, limits) is reported in place; the others run. */
+	bool all_ok = true;
 	for (int i = 0; i < n_sizes; i++)
 		for (int b = 0; b < n_b; b++) {
 			int ret = vision_case(m, wh[i][0], wh[i][1], bs[b], (uint32_t)iters, js);
 			if (ret < 0) {
 				fprintf(stderr, "captionctl: vision %ux%u batch %u failed (%d)\n", wh[i][0],
 					wh[i][1], bs[b], ret);
-				goto out;
+				g_string_append_printf(js, "%s{\"width\":%u,\"height\":%u,\"batch\":%u,\"error\":%d}",
+						       js->str[js->len - 1] == '[' ? "" : ",", wh[i][0], wh[i][1], bs[b], ret);
+				all_ok = false;
 			}
 		}
 	g_string_append(js, "]}");
 	printf("%s\n", js->str);
-	status = 0;
+	status = all_ok ? 0 : 1;
 out:
 	vision_model_destroy(m);
 	gpu_vision_destroy(gv);
