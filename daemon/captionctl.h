@@ -8,6 +8,9 @@
 #define CAPTIOND_DAEMON_CAPTIONCTL_H
 
 int ctl_bench_main(int argc, char **argv);
+int ctl_caption_main(int argc, char **argv);
+int ctl_bench_vision_main(int argc, char **argv);  /* daemon/ctl_bench_vision.c */
+int ctl_bench_caption_main(int argc, char **argv);
 int ctl_inspect_main(int argc, char **argv);
 int ctl_tokenize_main(int argc, char **argv);
 
@@ -15,5 +18,18 @@ int ctl_tokenize_main(int argc, char **argv);
 struct tokenizer;
 /* Open path's tokenizer; on failure print the reason and return -errno. */
 int ctl_tokenizer_open(const char *path, struct tokenizer **out);
+
+/* The Vulkan device, pipelines and staging ring of a GPU subcommand. */
+struct gpu_device;
+struct gpu_pipelines;
+struct gpu_staging;
+struct ctl_gpu {
+	struct gpu_device *dev;
+	struct gpu_pipelines *pipes;
+	struct gpu_staging *staging;
+};
+/* Open (printing the reason on failure, -errno) and close (NULL-safe parts). */
+int ctl_gpu_open(struct ctl_gpu *g);
+void ctl_gpu_close(struct ctl_gpu *g);
 
 #endif

@@ -144,6 +144,8 @@ struct bench {
 
 static const struct bench benches[] = {
 	{ "tokenizer", bench_tokenizer, "encode/decode speed: --model FILE.gguf [--seconds N]" },
+	{ "vision", ctl_bench_vision_main, "encoder ms per frame: --mmproj MM.gguf [--sizes WxH,..] [--batches 1,4,16]" },
+	{ "caption", ctl_bench_caption_main, "frame-to-caption latency: --model LM.gguf --mmproj MM.gguf [--tokens 32]" },
 };
 
 int ctl_bench_main(int argc, char **argv)

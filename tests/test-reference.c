@@ -21,6 +21,7 @@
  * match exactly.
  */
 #include "tests/check.h"
+#include "tests/golden-models.h"
 #include "tests/reference/ref-image.h"
 #include "tests/reference/ref-lfm2vl.h"
 
@@ -392,104 +393,17 @@ static void test_random_model(void)
 
 /* ---------------------------------------------------------------- make-model */
 
-static char *file_sha256(const char *path)
-{
-	gchar *data = NULL;
-	gsize len = 0;
-	if (!g_file_get_contents(path, &data, &len, NULL))
-		return NULL;
-	char *hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)data, len);
-	g_free(data);
-	return hex;
-}
-
-static char *make_model_path(void)
-{
-	const char *b = getenv("CAPTIOND_BUILD_ROOT");
-	char *p = g_build_filename(b ? b : ".", "tests", "tools", "make-model", NULL);
-	if (!g_file_test(p, G_FILE_TEST_IS_EXECUTABLE)) {
-		g_free(p);
-		return NULL;
-	}
-	return p;
-}
-
-/* Run make-model with args (the golden's string) writing the LM (is_lm) or the
- * mmproj to out; the other file's type is fixed and its output discarded, as
- * tests/reference/make_goldens.py does. */
-static int run_make_model(const char *tool, const char *args, bool is_lm, const char *out)
-{
-	gchar **argv0 = NULL;
-	if (!g_shell_parse_argv(args, NULL, &argv0, NULL))
-		return -EINVAL;
-	GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
-	g_ptr_array_add(argv, g_strdup(tool));
-	for (gchar **a = argv0; *a; a++)
-		g_ptr_array_add(argv, g_strdup(*a));
-	char *unused = g_strconcat(out, ".unused-lm.gguf", NULL);
-	if (is_lm) {
-		g_ptr_array_add(argv, g_strdup("--mmproj-type"));
-		g_ptr_array_add(argv, g_strdup("F32"));
-		g_ptr_array_add(argv, g_strdup("--lm"));
-		g_ptr_array_add(argv, g_strdup(out));
-	} else {
-		g_ptr_array_add(argv, g_strdup("--lm-type"));
-		g_ptr_array_add(argv, g_strdup("F32"));
-		g_ptr_array_add(argv, g_strdup("--lm"));
-		g_ptr_array_add(argv, g_strdup(unused));
-		g_ptr_array_add(argv, g_strdup("--mmproj"));
-		g_ptr_array_add(argv, g_strdup(out));
-	}
-	g_ptr_array_add(argv, NULL);
-	gint status = -1;
-	GError *e = NULL;
-	gchar *err_out = NULL;
-	gboolean ok = g_spawn_sync(NULL, (gchar **)argv->pdata, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
-				   NULL, &err_out, &status, &e);
-	int ret = ok && g_spawn_check_wait_status(status, NULL) ? 0 : -EIO;
-	if (ret < 0)
-		fprintf(stderr, "make-model %s failed: %s\n", args, e ? e->message : err_out ? err_out : "");
-	remove(unused);
-	g_clear_error(&e);
-	g_free(err_out);
-	g_free(unused);
-	g_ptr_array_free(argv, TRUE);
-	g_strfreev(argv0);
-	return ret;
-}
-
-/* The model file for (args, is_lm) with the given sha256, made once into the
- * build dir and reused while its hash still matches. NULL on failure. */
+/* golden_get_model with the failure counted here. */
 static char *get_model(const char *tool, const char *args, bool is_lm, const char *want_sha)
 {
-	const char *b = getenv("CAPTIOND_BUILD_ROOT");
-	char *dir = g_build_filename(b ? b : ".", "tests", "reference-models", NULL);
-	g_mkdir_with_parents(dir, 0755);
-	char *name = g_strdup_printf("%s-%s.gguf", is_lm ? "lm" : "mmproj", want_sha ? want_sha : "selftest");
-	char *path = g_build_filename(dir, name, NULL);
-	g_free(dir);
-	g_free(name);
-	char *sha = file_sha256(path);
-	if (!sha || !want_sha || strcmp(sha, want_sha) != 0) {
-		g_free(sha);
-		sha = NULL;
-		if (run_make_model(tool, args, is_lm, path) == 0)
-			sha = file_sha256(path);
-	}
-	bool ok = sha && (!want_sha || strcmp(sha, want_sha) == 0);
-	CHECKF(ok, "make-model %s: sha256 %s, golden says %s", args, sha ? sha : "(none)",
-	       want_sha ? want_sha : "-");
-	g_free(sha);
-	if (!ok) {
-		g_free(path);
-		return NULL;
-	}
+	char *path = golden_get_model(tool, args, is_lm, want_sha);
+	CHECKF(path, "make-model %s: no model with sha256 %s", args, want_sha ? want_sha : "(any)");
 	return path;
 }
 
 static void test_tiny_from_make_model(void)
 {
-	char *tool = make_model_path();
+	char *tool = golden_make_model_path();
 	if (!tool) {
 		printf("make-model not built yet: end-to-end run on the generated tiny model skipped\n");
 		return;
@@ -512,38 +426,10 @@ static void test_tiny_from_make_model(void)
 
 /* ---------------------------------------------------------------- goldens */
 
-static char *kv_string(const struct gguf_file *f, const char *key)
-{
-	struct gguf_str s;
-	if (gguf_get_str(f, key, &s) < 0)
-		return NULL;
-	return g_strndup(s.ptr, s.len);
-}
-
 static uint32_t kv_u32(const struct gguf_file *f, const char *key)
 {
 	uint32_t v = 0;
 	CHECKF(gguf_get_u32(f, key, &v) == 0, "golden key %s", key);
-	return v;
-}
-
-/* A golden INT32 array into a fresh buffer. */
-static int32_t *kv_ints(const struct gguf_file *f, const char *key, uint32_t *n)
-{
-	struct gguf_array a;
-	*n = 0;
-	if (gguf_get_array(f, key, &a) < 0 || a.count == 0 || a.count > 1u << 20)
-		return NULL;
-	int32_t *v = malloc(a.count * sizeof *v);
-	for (uint64_t i = 0; v && i < a.count; i++) {
-		int64_t x = 0;
-		if (gguf_array_int(&a, i, &x) < 0 || x < INT32_MIN || x > INT32_MAX) {
-			free(v);
-			return NULL;
-		}
-		v[i] = (int32_t)x;
-	}
-	*n = (uint32_t)a.count;
 	return v;
 }
 
@@ -578,8 +464,8 @@ static void check_sequence(const char *golden, struct ref_model *m, const struct
 	uint32_t seed = kv_u32(g, KEY("image_seed"));
 	uint32_t gcw = kv_u32(g, KEY("crop_width")), gch = kv_u32(g, KEY("crop_height"));
 	uint32_t n_ids = 0, n_greedy = 0;
-	int32_t *ids = kv_ints(g, KEY("input_ids"), &n_ids);
-	int32_t *greedy = kv_ints(g, KEY("greedy"), &n_greedy);
+	int32_t *ids = golden_kv_ints(g, KEY("input_ids"), &n_ids);
+	int32_t *greedy = golden_kv_ints(g, KEY("greedy"), &n_greedy);
 #undef KEY
 	uint32_t V = m->lm.n_vocab, d = m->lm.d_model, D = m->vis.width;
 	uint8_t *rgb = w && h && w <= 8192 && h <= 8192 ? malloc((size_t)w * h * 3) : NULL;
@@ -666,10 +552,10 @@ static void check_golden(const char *path, const char *tool)
 		CHECKF(false, "%s", buf);
 		goto out;
 	}
-	lm_args = kv_string(g, "golden.lm_args");
-	mm_args = kv_string(g, "golden.mmproj_args");
-	lm_sha = kv_string(g, "golden.lm_sha256");
-	mm_sha = kv_string(g, "golden.mmproj_sha256");
+	lm_args = golden_kv_string(g, "golden.lm_args");
+	mm_args = golden_kv_string(g, "golden.mmproj_args");
+	lm_sha = golden_kv_string(g, "golden.lm_sha256");
+	mm_sha = golden_kv_string(g, "golden.mmproj_sha256");
 	CHECKF(lm_args && mm_args && lm_sha && mm_sha, "%s: golden.* model keys missing", base);
 	if (!lm_args || !mm_args || !lm_sha || !mm_sha)
 		goto out;
@@ -721,7 +607,7 @@ static int run_goldens(void)
 		g_ptr_array_free(files, TRUE);
 		check_skip("no goldens present in tests/data/goldens (written by tests/reference/oracle.py)");
 	}
-	char *tool = make_model_path();
+	char *tool = golden_make_model_path();
 	if (!tool) {
 		g_ptr_array_free(files, TRUE);
 		check_skip("make-model not built (tests/tools/make-model): cannot regenerate the golden models");

@@ -435,11 +435,21 @@ static int create_logical(struct gpu_device *dev)
 		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
 		.pNext = &f11,
 	};
+	/* mul_mat's tensor-core kernel (vk/ops_matmul.c) needs the NV extension. */
+	VkPhysicalDeviceCooperativeMatrixFeaturesNV cmnv = {
+		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+		.cooperativeMatrix = VK_TRUE,
+	};
+	const char *exts[] = { VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME };
+	if (dev->caps.coopmat_nv)
+		f12.pNext = &cmnv;
 	VkDeviceCreateInfo dci = {
 		.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
 		.pNext = &f2,
 		.queueCreateInfoCount = 1,
 		.pQueueCreateInfos = &qci,
+		.enabledExtensionCount = dev->caps.coopmat_nv ? 1 : 0,
+		.ppEnabledExtensionNames = exts,
 	};
 	VkResult r = vkCreateDevice(dev->phys, &dci, NULL, &dev->dev);
 	if (r != VK_SUCCESS)

@@ -21,6 +21,39 @@
 #include "mul_mat_vec_q6_k_f32.h"
 #include "mul_mat_vec_q8_0_f32.h"
 #include "rms_norm_f32.h"
+#include "mul_mat_bf16_f32.h"
+#include "mul_mat_f16_f32.h"
+#include "mul_mat_f32_f32.h"
+#include "mul_mat_q4_0_f32.h"
+#include "mul_mat_q6_k_f32.h"
+#include "mul_mat_q8_0_f32.h"
+#include "layer_norm_f32.h"
+#include "attn_enc_f32.h"
+#include "pixel_unshuffle_f32.h"
+#include "image_patches_u8.h"
+#include "image_resize_u8.h"
+#ifdef CAPTIOND_HAVE_NV_COOPMAT
+#include "mul_mat_cm_bf16_f32.h"
+#include "mul_mat_cm_f16_f32.h"
+#include "mul_mat_cm_f32_f32.h"
+#include "mul_mat_cm_q4_0_f32.h"
+#include "mul_mat_cm_q6_k_f32.h"
+#include "mul_mat_cm_q8_0_f32.h"
+#endif
+/* decoder ops (vk/ops_lm.h) */
+#include "argmax_f32.h"
+#include "attention_f16_f32.h"
+#include "get_rows_f16_f32.h"
+#include "get_rows_f32_f32.h"
+#include "get_rows_q4_0_f32.h"
+#include "get_rows_q6_k_f32.h"
+#include "get_rows_q8_0_f32.h"
+#include "rep_penalty_f32.h"
+#include "rope_qk_norm_f32.h"
+#include "set_rows_f32.h"
+#include "shortconv_f32.h"
+#include "swiglu_f32.h"
+#include "vk/push_lm.h"
 
 struct pipe_desc {
 	const char *name;
@@ -28,10 +61,17 @@ struct pipe_desc {
 	size_t spirv_bytes;
 	uint32_t push_bytes;   /* sizeof the C mirror in vk/push.h */
 	uint32_t wg_subgroups; /* workgroup = this many subgroups */
+	bool nv_coopmat;       /* created only where VK_NV_cooperative_matrix is on */
 };
 
 #define PIPE(id, sym, push, sgs) \
-	[id] = { #sym, sym, sizeof(sym), sizeof(struct push), sgs }
+	[id] = { #sym, sym, sizeof(sym), sizeof(struct push), sgs, false }
+/* Tensor-core variants: absent (no SPIR-V) when glslang could not build them. */
+#ifdef CAPTIOND_HAVE_NV_COOPMAT
+#define PIPE_NV_CM(id, sym, push) [id] = { #sym, sym, sizeof(sym), sizeof(struct push), 1, true }
+#else
+#define PIPE_NV_CM(id, sym, push) [id] = { #sym, NULL, 0, sizeof(struct push), 1, true }
+#endif
 
 static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE(GPU_PIPE_MUL_MAT_VEC_F32_F32, mul_mat_vec_f32_f32, gpu_push_mul_mat_vec, 4),
@@ -41,6 +81,36 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE(GPU_PIPE_MUL_MAT_VEC_Q6_K_F32, mul_mat_vec_q6_k_f32, gpu_push_mul_mat_vec, 4),
 	PIPE(GPU_PIPE_RMS_NORM_F32, rms_norm_f32, gpu_push_rms_norm, 4),
 	PIPE(GPU_PIPE_ADD_F32, add_f32, gpu_push_add, 8),
+	PIPE(GPU_PIPE_MUL_MAT_F32_F32, mul_mat_f32_f32, gpu_push_mul_mat, 1),
+	PIPE(GPU_PIPE_MUL_MAT_F16_F32, mul_mat_f16_f32, gpu_push_mul_mat, 1),
+	PIPE(GPU_PIPE_MUL_MAT_BF16_F32, mul_mat_bf16_f32, gpu_push_mul_mat, 1),
+	PIPE(GPU_PIPE_MUL_MAT_Q8_0_F32, mul_mat_q8_0_f32, gpu_push_mul_mat, 1),
+	PIPE(GPU_PIPE_MUL_MAT_Q4_0_F32, mul_mat_q4_0_f32, gpu_push_mul_mat, 1),
+	PIPE(GPU_PIPE_MUL_MAT_Q6_K_F32, mul_mat_q6_k_f32, gpu_push_mul_mat, 1),
+	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_F32_F32, mul_mat_cm_f32_f32, gpu_push_mul_mat),
+	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_F16_F32, mul_mat_cm_f16_f32, gpu_push_mul_mat),
+	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_BF16_F32, mul_mat_cm_bf16_f32, gpu_push_mul_mat),
+	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q8_0_F32, mul_mat_cm_q8_0_f32, gpu_push_mul_mat),
+	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q4_0_F32, mul_mat_cm_q4_0_f32, gpu_push_mul_mat),
+	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q6_K_F32, mul_mat_cm_q6_k_f32, gpu_push_mul_mat),
+	PIPE(GPU_PIPE_LAYER_NORM_F32, layer_norm_f32, gpu_push_layer_norm, 4),
+	PIPE(GPU_PIPE_ATTN_ENC_F32, attn_enc_f32, gpu_push_attn_enc, 4),
+	PIPE(GPU_PIPE_PIXEL_UNSHUFFLE_F32, pixel_unshuffle_f32, gpu_push_pixel_unshuffle, 1),
+	PIPE(GPU_PIPE_IMAGE_PATCHES_U8, image_patches_u8, gpu_push_image_patches, 1),
+	PIPE(GPU_PIPE_IMAGE_RESIZE_U8, image_resize_u8, gpu_push_image_resize, 1),
+	/* decoder ops (vk/ops_lm.h) */
+	PIPE(GPU_PIPE_GET_ROWS_F32_F32, get_rows_f32_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_GET_ROWS_F16_F32, get_rows_f16_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_GET_ROWS_Q8_0_F32, get_rows_q8_0_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_GET_ROWS_Q4_0_F32, get_rows_q4_0_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_GET_ROWS_Q6_K_F32, get_rows_q6_k_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_SET_ROWS_F32, set_rows_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_SWIGLU_F32, swiglu_f32, gpu_push_swiglu, 8),
+	PIPE(GPU_PIPE_SHORTCONV_F32, shortconv_f32, gpu_push_shortconv, 4),
+	PIPE(GPU_PIPE_ROPE_QK_NORM_F32, rope_qk_norm_f32, gpu_push_rope_qk_norm, 1),
+	PIPE(GPU_PIPE_ATTENTION_F16_F32, attention_f16_f32, gpu_push_attention, 4),
+	PIPE(GPU_PIPE_REP_PENALTY_F32, rep_penalty_f32, gpu_push_sample, 8),
+	PIPE(GPU_PIPE_ARGMAX_F32, argmax_f32, gpu_push_sample, 8),
 };
 
 struct gpu_pipeline {
@@ -112,6 +182,8 @@ static int create_one(struct gpu_pipelines *p, enum gpu_pipe_id id)
 	struct gpu_pipeline *pl = &p->pipes[id];
 	VkDevice vkd = gpu_device_vk(p->dev);
 	pl->desc = d;
+	if (d->nv_coopmat && (!d->spirv || !caps->coopmat_nv || caps->subgroup_size != 32))
+		return 0; /* left without a VkPipeline; callers check gpu_pipeline_vk() */
 
 	struct spirv_info info;
 	int ret = spirv_reflect(d->spirv, d->spirv_bytes / 4, &info);

@@ -1,0 +1,629 @@
+/* model/lm_graph.c — the LFM2 decoder graph (spec §3) and the sequence API
+ * over struct lm_backend. See lm_graph.h for the contract. */
+#include "model/lm_graph.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "model/gguf.h"
+#include "model/quant.h"
+
+#define LM_ALIGN 256 /* offsets of tensors inside one allocation */
+#define LM_PREFIX "model.language_model."
+
+struct lm_layer {
+	struct lm_tensor attn_norm, ffn_norm, ffn_gate, ffn_up, ffn_down;
+	struct lm_tensor conv_in, conv_w, conv_out;        /* conv layers */
+	struct lm_tensor wq, wk, wv, wo, q_norm, k_norm;   /* attention layers */
+};
+
+struct lm_model {
+	struct lm_backend be;
+	struct lfm2_lm_hparams hp;
+	void *weights;          /* one WEIGHTS allocation */
+	uint64_t weight_bytes;
+	struct lm_tensor tok_embd;   /* [d, V], also the tied head */
+	struct lm_tensor final_norm; /* [d] token_embd_norm */
+	struct lm_layer layers[LFM2_MAX_LAYERS];
+};
+
+struct lm_seq {
+	struct lm_ctx *ctx;
+	uint32_t slot;
+	uint32_t pos;
+	bool used;
+	bool busy; /* appears in the step being built */
+};
+
+/* Activations, [width, max_rows] F32 each (logit rows: [.., max_logit_rows]). */
+struct lm_acts {
+	struct lm_tensor x, xb, y, z, q, k, v, o, g, u, sel;
+	struct lm_tensor ids, img_pos, toks, seqs, out_idx, img; /* upload */
+	struct lm_tensor logits, next;                            /* readback */
+};
+
+struct lm_ctx {
+	struct lm_model *m;
+	uint32_t n_slots, n_ctx;
+	uint32_t max_rows, max_logit_rows;
+	void *pool, *scratch, *upload, *readback;
+	uint64_t pool_bytes, scratch_bytes, upload_bytes, readback_bytes;
+	struct lm_kv kv[LFM2_MAX_LAYERS];
+	struct lm_tensor conv[LFM2_MAX_LAYERS]; /* [(L−1)·d, n_slots] */
+	struct lm_acts a;
+	struct lm_seq *seqs;   /* [n_slots] */
+	/* Host copies of the per-step inputs, sized at create. */
+	int32_t *h_ids, *h_img, *h_out, *h_toks, *h_seqs, *h_next;
+	float *h_imgrows;      /* [max_rows][d] */
+	float *zero_state;     /* [(L−1)·d] to reset a conv slot */
+	float *h_row;          /* [V] one logit row for the host argmax */
+};
+
+static uint64_t align_up(uint64_t x)
+{
+	return (x + LM_ALIGN - 1) / LM_ALIGN * LM_ALIGN;
+}
+
+static uint64_t t_bytes(const struct lm_tensor *t)
+{
+	if (t->type == LM_TYPE_I32)
+		return (uint64_t)t->ne[0] * t->ne[1] * 4;
+	uint64_t row = 0;
+	if (tensor_row_bytes(t->type, t->ne[0], &row) < 0)
+		return 0;
+	return row * t->ne[1];
+}
+
+/* A contiguous [ne0, ne1] view at *cursor in mem; advances the cursor. */
+static struct lm_tensor place(void *mem, uint64_t *cursor, uint32_t type, uint32_t ne0, uint32_t ne1)
+{
+	struct lm_tensor t = { .mem = mem, .offset = *cursor, .type = type, .ne = { ne0, ne1 } };
+	*cursor = align_up(*cursor + t_bytes(&t));
+	return t;
+}
+
+/* Rows [first, first + n) of a contiguous F32/I32 tensor, as [ne0, n]. */
+static struct lm_tensor rows_of(const struct lm_tensor *t, uint32_t first, uint32_t n)
+{
+	struct lm_tensor v = *t;
+	v.offset += (uint64_t)first * t->ne[0] * 4;
+	v.ne[1] = n;
+	return v;
+}
+
+/* ---------------------------------------------------------------- model */
+
+struct tensor_spec {
+	struct lm_tensor *dst;
+	const struct gguf_tensor *src;
+};
+
+static int find(const struct gguf_file *f, const char *name, struct tensor_spec *specs, size_t *n,
+		struct lm_tensor *dst, char *err, size_t err_size)
+{
+	const struct gguf_tensor *t = gguf_find_tensor(f, name);
+	if (!t || t->ne[1] > UINT32_MAX || t->ne[0] > UINT32_MAX) {
+		snprintf(err, err_size, "tensor %s missing", name);
+		return -EBADMSG;
+	}
+	*dst = (struct lm_tensor){ .type = t->type, .ne = { (uint32_t)t->ne[0], (uint32_t)(t->ne[1] * t->ne[2] * t->ne[3]) } };
+	specs[(*n)++] = (struct tensor_spec){ dst, t };
+	return 0;
+}
+
+int lm_model_create(const struct lm_backend *be, const struct gguf_file *f, struct lm_model **out,
+		    char *err, size_t err_size)
+{
+	char dummy[8];
+	if (!err) {
+		err = dummy;
+		err_size = sizeof dummy;
+	}
+	*out = NULL;
+	struct lm_model *m = g_new0(struct lm_model, 1);
+	struct tensor_spec *specs = g_new0(struct tensor_spec, 2 + 14 * LFM2_MAX_LAYERS);
+	size_t n = 0;
+	int ret = lfm2_lm_hparams_read(f, &m->hp, err, err_size);
+	if (ret < 0)
+		goto fail;
+	m->be = *be;
+	const struct { bool ok; const char *name; } need[] = {
+		{ be->get_rows != NULL, "get_rows" }, { be->set_rows != NULL, "set_rows" },
+		{ be->mul_mat != NULL, "mul_mat" }, { be->rms_norm != NULL, "rms_norm" },
+		{ be->add != NULL, "add" }, { be->swiglu != NULL, "swiglu" },
+		{ be->shortconv != NULL, "shortconv" }, { be->qk_norm_rope_kv != NULL, "qk_norm_rope_kv" },
+		{ be->attention != NULL, "attention" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(need); i++)
+		if (!need[i].ok) {
+			snprintf(err, err_size, "backend %s has no %s op", be->name, need[i].name);
+			ret = -ENOTSUP;
+			goto fail;
+		}
+	char name[96];
+#define FIND(dst, ...) do { snprintf(name, sizeof name, __VA_ARGS__); \
+		if ((ret = find(f, name, specs, &n, dst, err, err_size)) < 0) goto fail; } while (0)
+	FIND(&m->tok_embd, "token_embd.weight");
+	FIND(&m->final_norm, "token_embd_norm.weight");
+	for (uint32_t i = 0; i < m->hp.n_layer; i++) {
+		struct lm_layer *L = &m->layers[i];
+		FIND(&L->attn_norm, "blk.%u.attn_norm.weight", i);
+		FIND(&L->ffn_norm, "blk.%u.ffn_norm.weight", i);
+		FIND(&L->ffn_gate, "blk.%u.ffn_gate.weight", i);
+		FIND(&L->ffn_up, "blk.%u.ffn_up.weight", i);
+		FIND(&L->ffn_down, "blk.%u.ffn_down.weight", i);
+		if (m->hp.is_attention[i]) {
+			FIND(&L->wq, "blk.%u.attn_q.weight", i);
+			FIND(&L->wk, "blk.%u.attn_k.weight", i);
+			FIND(&L->wv, "blk.%u.attn_v.weight", i);
+			FIND(&L->wo, "blk.%u.attn_output.weight", i);
+			FIND(&L->q_norm, "blk.%u.attn_q_norm.weight", i);
+			FIND(&L->k_norm, "blk.%u.attn_k_norm.weight", i);
+		} else {
+			FIND(&L->conv_in, "blk.%u.shortconv.in_proj.weight", i);
+			FIND(&L->conv_w, "blk.%u.shortconv.conv.weight", i);
+			FIND(&L->conv_out, "blk.%u.shortconv.out_proj.weight", i);
+		}
+	}
+#undef FIND
+	/* hparams_read checked shapes and types; place everything in one block. */
+	uint64_t cursor = 0;
+	for (size_t i = 0; i < n; i++) {
+		specs[i].dst->offset = cursor;
+		cursor = align_up(cursor + specs[i].src->n_bytes);
+	}
+	m->weight_bytes = cursor;
+	ret = be->alloc(be->ctx, LM_MEM_WEIGHTS, cursor, "lm-weights", &m->weights);
+	if (ret < 0) {
+		snprintf(err, err_size, "%s: cannot allocate %llu bytes of weights", be->name,
+			 (unsigned long long)cursor);
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		specs[i].dst->mem = m->weights;
+		ret = be->write(be->ctx, m->weights, specs[i].dst->offset, specs[i].src->data,
+				specs[i].src->n_bytes);
+		if (ret < 0) {
+			snprintf(err, err_size, "upload of %s failed", specs[i].src->name);
+			goto fail;
+		}
+	}
+	ret = be->flush(be->ctx);
+	if (ret < 0) {
+		snprintf(err, err_size, "weights upload failed");
+		goto fail;
+	}
+	g_free(specs);
+	*out = m;
+	return 0;
+fail:
+	g_free(specs);
+	lm_model_destroy(m);
+	return ret;
+}
+
+void lm_model_destroy(struct lm_model *m)
+{
+	if (!m)
+		return;
+	if (m->weights)
+		m->be.free(m->be.ctx, m->weights);
+	g_free(m);
+}
+
+const struct lfm2_lm_hparams *lm_model_hparams(const struct lm_model *m)
+{
+	return &m->hp;
+}
+
+uint64_t lm_model_weight_bytes(const struct lm_model *m)
+{
+	return m->weight_bytes;
+}
+
+/* ---------------------------------------------------------------- graph */
+
+/* What one step's graph works on: the rows of the batch and the context. */
+struct lm_graph {
+	const struct lm_backend *be;
+	const struct lm_model *m;
+	struct lm_ctx *c;
+	struct lm_batch batch;
+	uint32_t n_img;   /* image-slot rows this step */
+	uint32_t n_out;   /* rows that want logits */
+	bool want_next;   /* device argmax of the logit rows */
+	char label[96];
+};
+
+static const char *lbl(struct lm_graph *G, uint32_t layer, const char *what)
+{
+	snprintf(G->label, sizeof G->label, LM_PREFIX "layers.%u.%s", layer, what);
+	return G->label;
+}
+
+#define TRY(call) do { int r_ = (call); if (r_ < 0) return r_; } while (0)
+
+/* x += ShortConv(u), spec §3.5, u = operator_norm(x) in xb. */
+static int shortconv_block(struct lm_graph *G, uint32_t il)
+{
+	const struct lm_backend *be = G->be;
+	const struct lm_layer *L = &G->m->layers[il];
+	struct lm_acts *a = &G->c->a;
+	uint32_t T = G->batch.n_tok;
+	struct lm_tensor xb = rows_of(&a->xb, 0, T), x = rows_of(&a->x, 0, T);
+	struct lm_tensor z = rows_of(&a->z, 0, T), y = rows_of(&a->y, 0, T);
+	TRY(be->mul_mat(be->ctx, lbl(G, il, "conv.in_proj"), &L->conv_in, &xb, &z)); /* [3d, T] B|C|X */
+	TRY(be->shortconv(be->ctx, lbl(G, il, "conv.conv"), &z, &L->conv_w, &G->c->conv[il], &G->batch,
+			  &y));                                                       /* [d, T] C⊙conv(B⊙X) */
+	TRY(be->mul_mat(be->ctx, lbl(G, il, "conv.out_proj"), &L->conv_out, &y, &xb));
+	return be->add(be->ctx, lbl(G, il, "conv.residual"), &x, &xb, &x);
+}
+
+/* x += Attention(u), spec §3.6, u in xb. */
+static int attn_block(struct lm_graph *G, uint32_t il)
+{
+	const struct lm_backend *be = G->be;
+	const struct lfm2_lm_hparams *hp = &G->m->hp;
+	const struct lm_layer *L = &G->m->layers[il];
+	struct lm_acts *a = &G->c->a;
+	uint32_t T = G->batch.n_tok;
+	struct lm_tensor xb = rows_of(&a->xb, 0, T), x = rows_of(&a->x, 0, T);
+	struct lm_tensor q = rows_of(&a->q, 0, T), k = rows_of(&a->k, 0, T), v = rows_of(&a->v, 0, T);
+	struct lm_tensor o = rows_of(&a->o, 0, T);
+	TRY(be->mul_mat(be->ctx, lbl(G, il, "self_attn.q_proj"), &L->wq, &xb, &q)); /* [hd·n_head, T] */
+	TRY(be->mul_mat(be->ctx, lbl(G, il, "self_attn.k_proj"), &L->wk, &xb, &k)); /* [hd·n_kv, T] */
+	TRY(be->mul_mat(be->ctx, lbl(G, il, "self_attn.v_proj"), &L->wv, &xb, &v));
+	/* q_layernorm / k_layernorm, rotary_emb, then past_key_values.update */
+	TRY(be->qk_norm_rope_kv(be->ctx, lbl(G, il, "self_attn.qk_norm_rope_kv"), &q, &k, &v, &L->q_norm,
+				&L->k_norm, &G->batch, &G->c->kv[il], hp->head_dim, hp->rms_eps, hp->rope_theta));
+	TRY(be->attention(be->ctx, lbl(G, il, "self_attn.attention"), &q, &G->c->kv[il], &G->batch,
+			  hp->head_dim, &o));                                        /* [hd·n_head, T] */
+	TRY(be->mul_mat(be->ctx, lbl(G, il, "self_attn.out_proj"), &L->wo, &o, &xb));
+	return be->add(be->ctx, lbl(G, il, "self_attn.residual"), &x, &xb, &x);
+}
+
+/* x += FFN(ffn_norm(x)), spec §3.7. */
+static int ffn_block(struct lm_graph *G, uint32_t il)
+{
+	const struct lm_backend *be = G->be;
+	const struct lm_layer *L = &G->m->layers[il];
+	struct lm_acts *a = &G->c->a;
+	uint32_t T = G->batch.n_tok;
+	struct lm_tensor xb = rows_of(&a->xb, 0, T), x = rows_of(&a->x, 0, T);
+	struct lm_tensor g = rows_of(&a->g, 0, T), u = rows_of(&a->u, 0, T);
+	TRY(be->rms_norm(be->ctx, lbl(G, il, "ffn_norm"), &x, &L->ffn_norm, G->m->hp.rms_eps, &xb));
+	TRY(be->mul_mat(be->ctx, lbl(G, il, "feed_forward.w1"), &L->ffn_gate, &xb, &g)); /* [F, T] */
+	TRY(be->mul_mat(be->ctx, lbl(G, il, "feed_forward.w3"), &L->ffn_up, &xb, &u));
+	TRY(be->swiglu(be->ctx, lbl(G, il, "feed_forward.act"), &g, &u, &g));
+	TRY(be->mul_mat(be->ctx, lbl(G, il, "feed_forward.w2"), &L->ffn_down, &g, &xb)); /* [d, T] */
+	return be->add(be->ctx, lbl(G, il, "feed_forward.residual"), &x, &xb, &x);
+}
+
+/* An I32 [n, 1] view of the first n entries of t. */
+static struct lm_tensor ints(const struct lm_tensor *t, uint32_t n)
+{
+	struct lm_tensor v = *t;
+	v.ne[0] = n;
+	v.ne[1] = 1;
+	return v;
+}
+
+static int lm_forward(struct lm_graph *G)
+{
+	const struct lm_backend *be = G->be;
+	const struct lfm2_lm_hparams *hp = &G->m->hp;
+	struct lm_acts *a = &G->c->a;
+	uint32_t T = G->batch.n_tok;
+	struct lm_tensor x = rows_of(&a->x, 0, T), xb = rows_of(&a->xb, 0, T);
+	struct lm_tensor ids = ints(&a->ids, T);
+
+	TRY(be->get_rows(be->ctx, LM_PREFIX "embed_tokens", &G->m->tok_embd, &ids, &x)); /* [d, T] */
+	if (G->n_img) { /* spec §5.4: projector rows replace the image-slot embeddings */
+		struct lm_tensor img = rows_of(&a->img, 0, G->n_img), pos = ints(&a->img_pos, G->n_img);
+		TRY(be->set_rows(be->ctx, "model.multi_modal_projector", &img, &pos, &x));
+	}
+	for (uint32_t il = 0; il < hp->n_layer; il++) {
+		TRY(be->rms_norm(be->ctx, lbl(G, il, "operator_norm"), &x, &G->m->layers[il].attn_norm,
+				 hp->rms_eps, &xb));
+		TRY(hp->is_attention[il] ? attn_block(G, il) : shortconv_block(G, il));
+		TRY(ffn_block(G, il));
+	}
+	/* Only the rows that want logits go through the final norm and head. */
+	struct lm_tensor out_idx = ints(&a->out_idx, G->n_out), sel = rows_of(&a->sel, 0, G->n_out);
+	struct lm_tensor logits = rows_of(&a->logits, 0, G->n_out);
+	TRY(be->get_rows(be->ctx, LM_PREFIX "logit_rows", &x, &out_idx, &sel)); /* [d, n_out] */
+	TRY(be->rms_norm(be->ctx, LM_PREFIX "embedding_norm", &sel, &G->m->final_norm, hp->rms_eps, &sel));
+	TRY(be->mul_mat(be->ctx, "lm_head", &G->m->tok_embd, &sel, &logits)); /* [V, n_out] (tied) */
+	if (G->want_next) {
+		struct lm_tensor next = ints(&a->next, G->n_out);
+		TRY(be->argmax(be->ctx, "lm_head.argmax", &logits, &next));
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- context */
+
+int lm_ctx_create(struct lm_model *m, uint32_t n_slots, uint32_t n_ctx, uint32_t max_rows,
+		  uint32_t max_logit_rows, struct lm_ctx **out)
+{
+	*out = NULL;
+	const struct lfm2_lm_hparams *hp = &m->hp;
+	const struct lm_backend *be = &m->be;
+	if (!n_slots || !n_ctx || !max_rows || !max_logit_rows || n_slots > 4096 || n_ctx > (1u << 20) ||
+	    max_rows > (1u << 16) || max_logit_rows > max_rows || (uint64_t)n_slots * n_ctx > INT32_MAX ||
+	    hp->l_cache < 2 || (be->kv_type != TENSOR_F32 && be->kv_type != TENSOR_F16))
+		return -EINVAL;
+	struct lm_ctx *c = g_new0(struct lm_ctx, 1);
+	c->m = m;
+	c->n_slots = n_slots;
+	c->n_ctx = n_ctx;
+	c->max_rows = max_rows;
+	c->max_logit_rows = max_logit_rows;
+	uint32_t d = hp->d_model, nq = hp->n_head * hp->head_dim, nk = hp->n_head_kv * hp->head_dim;
+	uint32_t T = max_rows, Lr = max_logit_rows, Lm1 = hp->l_cache - 1;
+	int ret;
+
+	/* Sizes first (mem NULL), then allocate and place again with the handles. */
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t cur = 0;
+		for (uint32_t i = 0; i < hp->n_layer; i++) {
+			if (hp->is_attention[i]) {
+				c->kv[i].k = place(c->pool, &cur, be->kv_type, nk, n_slots * n_ctx);
+				c->kv[i].v = place(c->pool, &cur, be->kv_type, nk, n_slots * n_ctx);
+				c->kv[i].n_ctx = n_ctx;
+			} else {
+				c->conv[i] = place(c->pool, &cur, TENSOR_F32, Lm1 * d, n_slots);
+			}
+		}
+		c->pool_bytes = cur;
+		cur = 0;
+		struct lm_acts *a = &c->a;
+		a->x = place(c->scratch, &cur, TENSOR_F32, d, T);
+		a->xb = place(c->scratch, &cur, TENSOR_F32, d, T);
+		a->y = place(c->scratch, &cur, TENSOR_F32, d, T);
+		a->z = place(c->scratch, &cur, TENSOR_F32, 3 * d, T);
+		a->q = place(c->scratch, &cur, TENSOR_F32, nq, T);
+		a->k = place(c->scratch, &cur, TENSOR_F32, nk, T);
+		a->v = place(c->scratch, &cur, TENSOR_F32, nk, T);
+		a->o = place(c->scratch, &cur, TENSOR_F32, nq, T);
+		a->g = place(c->scratch, &cur, TENSOR_F32, hp->d_ff, T);
+		a->u = place(c->scratch, &cur, TENSOR_F32, hp->d_ff, T);
+		a->sel = place(c->scratch, &cur, TENSOR_F32, d, Lr);
+		c->scratch_bytes = cur;
+		cur = 0;
+		a->ids = place(c->upload, &cur, LM_TYPE_I32, T, 1);
+		a->img_pos = place(c->upload, &cur, LM_TYPE_I32, T, 1);
+		a->toks = place(c->upload, &cur, LM_TYPE_I32, LM_TOK_FIELDS, T);
+		a->seqs = place(c->upload, &cur, LM_TYPE_I32, LM_SEQ_FIELDS, T);
+		a->out_idx = place(c->upload, &cur, LM_TYPE_I32, Lr, 1);
+		a->img = place(c->upload, &cur, TENSOR_F32, d, T);
+		c->upload_bytes = cur;
+		cur = 0;
+		a->logits = place(c->readback, &cur, TENSOR_F32, hp->n_vocab, Lr);
+		a->next = place(c->readback, &cur, LM_TYPE_I32, Lr, 1);
+		c->readback_bytes = cur;
+		if (pass == 1)
+			break;
+		if ((ret = be->alloc(be->ctx, LM_MEM_SCRATCH, c->pool_bytes, "lm-pool", &c->pool)) < 0 ||
+		    (ret = be->alloc(be->ctx, LM_MEM_SCRATCH, c->scratch_bytes, "lm-scratch", &c->scratch)) < 0 ||
+		    (ret = be->alloc(be->ctx, LM_MEM_UPLOAD, c->upload_bytes, "lm-upload", &c->upload)) < 0 ||
+		    (ret = be->alloc(be->ctx, LM_MEM_READBACK, c->readback_bytes, "lm-readback", &c->readback)) < 0)
+			goto fail;
+	}
+	c->seqs = g_new0(struct lm_seq, n_slots);
+	for (uint32_t i = 0; i < n_slots; i++)
+		c->seqs[i] = (struct lm_seq){ .ctx = c, .slot = i };
+	c->h_ids = g_new0(int32_t, T);
+	c->h_img = g_new0(int32_t, T);
+	c->h_out = g_new0(int32_t, Lr);
+	c->h_next = g_new0(int32_t, Lr);
+	c->h_toks = g_new0(int32_t, (size_t)T * LM_TOK_FIELDS);
+	c->h_seqs = g_new0(int32_t, (size_t)T * LM_SEQ_FIELDS);
+	c->h_imgrows = g_new0(float, (size_t)T * d);
+	c->zero_state = g_new0(float, (size_t)Lm1 * d);
+	c->h_row = g_new0(float, hp->n_vocab);
+	*out = c;
+	return 0;
+fail:
+	lm_ctx_destroy(c);
+	return ret;
+}
+
+void lm_ctx_destroy(struct lm_ctx *c)
+{
+	if (!c)
+		return;
+	const struct lm_backend *be = &c->m->be;
+	void *mems[] = { c->pool, c->scratch, c->upload, c->readback };
+	for (size_t i = 0; i < G_N_ELEMENTS(mems); i++)
+		if (mems[i])
+			be->free(be->ctx, mems[i]);
+	g_free(c->seqs);
+	g_free(c->h_ids);
+	g_free(c->h_img);
+	g_free(c->h_out);
+	g_free(c->h_next);
+	g_free(c->h_toks);
+	g_free(c->h_seqs);
+	g_free(c->h_imgrows);
+	g_free(c->zero_state);
+	g_free(c->h_row);
+	g_free(c);
+}
+
+void lm_ctx_memory(const struct lm_ctx *c, struct lm_ctx_memory *mem)
+{
+	mem->pool_bytes = c->pool_bytes;
+	mem->scratch_bytes = c->scratch_bytes;
+	mem->io_bytes = c->upload_bytes + c->readback_bytes;
+}
+
+int lm_seq_acquire(struct lm_ctx *c, struct lm_seq **out)
+{
+	*out = NULL;
+	const struct lm_backend *be = &c->m->be;
+	const struct lfm2_lm_hparams *hp = &c->m->hp;
+	for (uint32_t s = 0; s < c->n_slots; s++) {
+		struct lm_seq *q = &c->seqs[s];
+		if (q->used)
+			continue;
+		/* A conv state starts at zero (spec §3.5); KV rows past pos are
+		 * never read, so they need no reset. Reaches the device at the
+		 * latest with the next step's begin (flush). */
+		uint64_t bytes = (uint64_t)(hp->l_cache - 1) * hp->d_model * 4;
+		for (uint32_t i = 0; i < hp->n_layer; i++) {
+			if (hp->is_attention[i])
+				continue;
+			int ret = be->write(be->ctx, c->conv[i].mem, c->conv[i].offset + s * bytes,
+					    c->zero_state, bytes);
+			if (ret < 0)
+				return ret;
+		}
+		q->used = true;
+		q->pos = 0;
+		*out = q;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+void lm_seq_release(struct lm_seq *s)
+{
+	if (s)
+		s->used = false;
+}
+
+uint32_t lm_seq_pos(const struct lm_seq *s)
+{
+	return s->pos;
+}
+
+static uint32_t host_argmax(const float *x, uint32_t n)
+{
+	uint32_t best = 0;
+	for (uint32_t i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return best;
+}
+
+/* Check the inputs and fill the host tables; G gets the counts. */
+static int build_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, struct lm_graph *G)
+{
+	const struct lfm2_lm_hparams *hp = &c->m->hp;
+	uint32_t d = hp->d_model, T = 0, n_out = 0, n_img = 0, max_seq = 0;
+	for (uint32_t i = 0; i < n_in; i++) {
+		const struct lm_input *p = &in[i];
+		if (!p->seq || p->seq->ctx != c || !p->seq->used || p->seq->busy || !p->n || !p->ids)
+			return -EINVAL;
+		p->seq->busy = true;
+		if (p->n > c->max_rows - T || p->n > c->n_ctx - p->seq->pos)
+			return -ENOSPC;
+		uint32_t used = 0;
+		for (uint32_t t = 0; t < p->n; t++) {
+			int32_t id = p->ids[t];
+			if (id < 0 || (uint32_t)id >= hp->n_vocab)
+				return -EINVAL;
+			c->h_ids[T + t] = id;
+			c->h_toks[(T + t) * LM_TOK_FIELDS + 0] = (int32_t)(p->seq->pos + t);
+			c->h_toks[(T + t) * LM_TOK_FIELDS + 1] = (int32_t)p->seq->slot;
+			if (p->slot_rows && id == p->image_id) {
+				if (used == p->n_slot_rows)
+					return -EINVAL;
+				memcpy(c->h_imgrows + (size_t)n_img * d, p->slot_rows + (size_t)used * d,
+				       (size_t)d * sizeof(float));
+				c->h_img[n_img++] = (int32_t)(T + t);
+				used++;
+			}
+		}
+		if (used != (p->slot_rows ? p->n_slot_rows : 0))
+			return -EINVAL;
+		int32_t *sq = c->h_seqs + (size_t)i * LM_SEQ_FIELDS;
+		sq[0] = (int32_t)T;
+		sq[1] = (int32_t)p->n;
+		sq[2] = (int32_t)p->seq->slot;
+		sq[3] = (int32_t)p->seq->pos;
+		max_seq = p->n > max_seq ? p->n : max_seq;
+		uint32_t want = p->all_logits ? p->n : 1;
+		if (want > c->max_logit_rows - n_out)
+			return -ENOSPC;
+		for (uint32_t t = p->n - want; t < p->n; t++)
+			c->h_out[n_out++] = (int32_t)(T + t);
+		T += p->n;
+	}
+	if (n_in > c->max_rows)
+		return -ENOSPC;
+	G->batch.n_tok = T;
+	G->batch.n_seq = n_in;
+	G->batch.max_seq_tok = max_seq;
+	G->batch.toks = c->a.toks;
+	G->batch.toks.ne[1] = T;
+	G->batch.seqs = c->a.seqs;
+	G->batch.seqs.ne[1] = n_in;
+	G->n_img = n_img;
+	G->n_out = n_out;
+	return 0;
+}
+
+int lm_ctx_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, float *logits,
+		int32_t *next)
+{
+	const struct lm_model *m = c->m;
+	const struct lm_backend *be = &m->be;
+	uint32_t V = m->hp.n_vocab, d = m->hp.d_model;
+	struct lm_acts *a = &c->a;
+	if (!n_in || !in)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n_in; i++)
+		if (in[i].seq)
+			in[i].seq->busy = false;
+	struct lm_graph G = { .be = be, .m = m, .c = c, .want_next = next && be->argmax };
+	int ret = build_step(c, in, n_in, &G);
+	if (ret < 0)
+		goto out;
+	uint32_t T = G.batch.n_tok;
+	if ((ret = be->write(be->ctx, c->upload, a->ids.offset, c->h_ids, (uint64_t)T * 4)) < 0 ||
+	    (ret = be->write(be->ctx, c->upload, a->toks.offset, c->h_toks, (uint64_t)T * LM_TOK_FIELDS * 4)) < 0 ||
+	    (ret = be->write(be->ctx, c->upload, a->seqs.offset, c->h_seqs, (uint64_t)n_in * LM_SEQ_FIELDS * 4)) < 0 ||
+	    (ret = be->write(be->ctx, c->upload, a->out_idx.offset, c->h_out, (uint64_t)G.n_out * 4)) < 0 ||
+	    (G.n_img && (ret = be->write(be->ctx, c->upload, a->img_pos.offset, c->h_img, (uint64_t)G.n_img * 4)) < 0) ||
+	    (G.n_img && (ret = be->write(be->ctx, c->upload, a->img.offset, c->h_imgrows,
+					 (uint64_t)G.n_img * d * 4)) < 0))
+		goto out;
+	if ((ret = be->begin(be->ctx)) < 0)
+		goto out;
+	ret = lm_forward(&G);
+	int sret = be->submit_wait(be->ctx);
+	if (ret == 0)
+		ret = sret;
+	if (ret < 0)
+		goto out;
+	if (logits && (ret = be->read(be->ctx, c->readback, a->logits.offset, logits, (uint64_t)G.n_out * V * 4)) < 0)
+		goto out;
+	if (next && G.want_next) {
+		ret = be->read(be->ctx, c->readback, a->next.offset, next, (uint64_t)G.n_out * 4);
+		if (ret < 0)
+			goto out;
+	} else if (next) {
+		/* No device argmax: from the logits, one row at a time. */
+		for (uint32_t r = 0; r < G.n_out; r++) {
+			const float *row = logits ? logits + (size_t)r * V : c->h_row;
+			if (!logits && (ret = be->read(be->ctx, c->readback, a->logits.offset + (uint64_t)r * V * 4,
+						       c->h_row, (uint64_t)V * 4)) < 0)
+				goto out;
+			next[r] = (int32_t)host_argmax(row, V);
+		}
+	}
+	for (uint32_t i = 0; i < n_in; i++)
+		in[i].seq->pos += in[i].n;
+	ret = 0;
+out:
+	for (uint32_t i = 0; i < n_in; i++)
+		if (in[i].seq)
+			in[i].seq->busy = false;
+	return ret;
+}

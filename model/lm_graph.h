@@ -1,0 +1,189 @@
+/* model/lm_graph.h — the LFM2 decoder written once, against a small backend
+ * interface, plus the sequence API (model / context / sequence) on top.
+ *
+ * Why an interface of function pointers: the graph (which op, on which
+ * tensors, in what order; spec §3) must not know how an op runs, so the
+ * Vulkan binding (vk/lfm2_lm.c) and a CPU backend (tests/lm-cpu.c now, the
+ * daemon's fallback later) run the same code. A tensor is a plain typed view
+ * {memory handle, byte offset, type, [ne0, ne1], row stride}: views (a third
+ * of in_proj's output, one sequence's rows) are offset arithmetic done here,
+ * and the backend only sees handles it allocated itself. Every op is labelled
+ * with the Hugging Face module path ("model.language_model.layers.3.conv.
+ * in_proj") so a profile or a dump names it the way transformers does.
+ *
+ * Batches: one step runs T rows (tokens) of any number of sequences; rows of
+ * one sequence are consecutive and in position order. Two small tables
+ * (struct lm_batch) say which pool slot and position each row has; the
+ * per-sequence ops (short conv, QK-norm + RoPE + KV write, attention) read
+ * them, the dense ops see only a [K, T] matrix. Prefill and decode are the same step (decode: one row per
+ * sequence), so a sequence may join a running batch between any two steps.
+ *
+ * Memory: lm_ctx_create reserves everything (KV/conv pool for n_slots
+ * sequences of n_ctx positions, activations for max_rows rows, the per-step
+ * input and output buffers); lm_ctx_step allocates nothing and records the
+ * whole step between one begin and one submit.
+ *
+ * Threads: an lm_model is immutable after create and may be shared by
+ * contexts (each context, and the backend context it uses, belongs to one
+ * thread). Errors: 0 or negative errno (-EINVAL bad input, -ENOSPC pool or
+ * context full, -ENOTSUP an op the backend lacks, -ENOMEM, -ENODEV).
+ */
+#ifndef CAPTIOND_MODEL_LM_GRAPH_H
+#define CAPTIOND_MODEL_LM_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/hparams.h"
+
+struct gguf_file;
+
+/* A typed view of backend memory (ggml order: ne[0] contiguous). */
+struct lm_tensor {
+	void *mem;           /* backend's handle from lm_backend.alloc */
+	uint64_t offset;     /* bytes from the start of mem to row 0 */
+	uint32_t type;       /* enum tensor_type (model/quant.h); I32 data uses LM_TYPE_I32 */
+	uint32_t ne[2];      /* [elements per row, rows] */
+	uint64_t row_stride; /* bytes between rows; 0: contiguous */
+};
+
+#define LM_TYPE_I32 26 /* GGML_TYPE_I32 */
+
+enum lm_mem_kind { LM_MEM_WEIGHTS, LM_MEM_SCRATCH, LM_MEM_UPLOAD, LM_MEM_READBACK };
+
+/* Which rows of a step belong to which sequence: two I32 tables in UPLOAD
+ * memory, the layout of vk/ops_lm.h so the Vulkan kernels read them as is.
+ *   toks [LM_TOK_FIELDS, n_tok]: { pos, slot } per row
+ *   seqs [LM_SEQ_FIELDS, n_seq]: { tok0, n_tok, slot, n_past } per sequence
+ * Rows of one sequence are consecutive and in position order. */
+#define LM_TOK_FIELDS 2
+#define LM_SEQ_FIELDS 4
+struct lm_batch {
+	uint32_t n_tok, n_seq;
+	uint32_t max_seq_tok;  /* the largest n_tok of one sequence */
+	struct lm_tensor toks, seqs;
+};
+
+/* Per-sequence state, one slot per sequence (n_slots slots of n_ctx
+ * positions), per layer:
+ *   conv state  F32 [(L−1)·d, n_slots]: the slot's last L−1 values of B⊙X,
+ *               oldest first (spec §3.5); zeroed when a slot is taken.
+ *   K, V cache  kv_type (F32 or F16) [n_kv·hd, n_slots·n_ctx]: row
+ *               slot·n_ctx + pos; K after QK-norm and RoPE, V raw (§3.6). */
+struct lm_kv {
+	struct lm_tensor k, v;
+	uint32_t n_ctx;
+};
+
+struct lm_backend {
+	void *ctx;
+	const char *name;
+	uint32_t kv_type;  /* TENSOR_F32 or TENSOR_F16: what kv caches hold */
+	/* Memory: sized at start-up only. UPLOAD is written by write() every
+	 * step; READBACK read by read() after submit. */
+	int (*alloc)(void *ctx, enum lm_mem_kind kind, uint64_t bytes, const char *name, void **mem);
+	void (*free)(void *ctx, void *mem);
+	int (*write)(void *ctx, void *mem, uint64_t offset, const void *src, uint64_t bytes);
+	int (*flush)(void *ctx); /* what write() queued reaches the device */
+	int (*read)(void *ctx, void *mem, uint64_t offset, void *dst, uint64_t bytes);
+	int (*begin)(void *ctx);
+	int (*submit_wait)(void *ctx); /* also ends a recording cut short by an error */
+
+	/* y[:, i] = table[:, ids[i]]. table: [K, R] F32 or a weight type;
+	 * ids: I32 [n, 1]; y: F32 [K, n]. */
+	int (*get_rows)(void *ctx, const char *label, const struct lm_tensor *table,
+			const struct lm_tensor *ids, const struct lm_tensor *y);
+	/* y[:, rows[i]] = src[:, i] (scatter). src F32 [K, n]; rows I32 [n, 1]. */
+	int (*set_rows)(void *ctx, const char *label, const struct lm_tensor *src,
+			const struct lm_tensor *rows, const struct lm_tensor *y);
+	/* y = W·x per column; W [K, M], x F32 [K, n], y F32 [M, n]. */
+	int (*mul_mat)(void *ctx, const char *label, const struct lm_tensor *w,
+		       const struct lm_tensor *x, const struct lm_tensor *y);
+	/* y = x / sqrt(mean(x²) + eps) · w per row; y may be x. */
+	int (*rms_norm)(void *ctx, const char *label, const struct lm_tensor *x,
+			const struct lm_tensor *w, float eps, const struct lm_tensor *y);
+	/* c = a + b; c may be a. */
+	int (*add)(void *ctx, const char *label, const struct lm_tensor *a,
+		   const struct lm_tensor *b, const struct lm_tensor *c);
+	/* y = silu(g) ⊙ u; all F32 [F, n]; y may be g. */
+	int (*swiglu)(void *ctx, const char *label, const struct lm_tensor *g,
+		      const struct lm_tensor *u, const struct lm_tensor *y);
+	/* Gated short conv of spec §3.5 for every row: z F32 [3d, n] (B | C | X),
+	 * w F32 [L, d], state the layer's [(L−1)·d, n_slots] (left context, then
+	 * replaced by each sequence's last L−1 values of B⊙X); y F32 [d, n]. */
+	int (*shortconv)(void *ctx, const char *label, const struct lm_tensor *z,
+			 const struct lm_tensor *w, const struct lm_tensor *state,
+			 const struct lm_batch *b, const struct lm_tensor *y);
+	/* Per head: RMSNorm (q_norm / k_norm, [hd]) then NeoX RoPE at the row's
+	 * pos, q in place; k (normed, rotated) and v written to the cache at
+	 * slot·n_ctx + pos. q F32 [hd·n_head, n], k, v F32 [hd·n_kv, n]. */
+	int (*qk_norm_rope_kv)(void *ctx, const char *label, const struct lm_tensor *q,
+			       const struct lm_tensor *k, const struct lm_tensor *v,
+			       const struct lm_tensor *q_norm, const struct lm_tensor *k_norm,
+			       const struct lm_batch *b, const struct lm_kv *kv, uint32_t head_dim,
+			       float eps, float theta);
+	/* Causal GQA of spec §3.6 over the cache (row at n_past + i sees slot
+	 * rows 0 .. n_past + i), scale 1/sqrt(hd), softmax in f32. q, o F32
+	 * [hd·n_head, n], o not q. */
+	int (*attention)(void *ctx, const char *label, const struct lm_tensor *q,
+			 const struct lm_kv *kv, const struct lm_batch *b, uint32_t head_dim,
+			 const struct lm_tensor *o);
+	/* ids[j] = argmax of row j (first maximum wins). logits F32 [V, n];
+	 * ids I32 [n, 1]. May be NULL: the argmax then runs on the host. */
+	int (*argmax)(void *ctx, const char *label, const struct lm_tensor *logits,
+		      const struct lm_tensor *ids);
+};
+
+struct lm_model;
+struct lm_ctx;
+struct lm_seq;
+
+/* Read hparams from f, place every LM tensor in one WEIGHTS allocation and
+ * upload it. f may be closed after create. */
+int lm_model_create(const struct lm_backend *be, const struct gguf_file *f, struct lm_model **out,
+		    char *err, size_t err_size);
+void lm_model_destroy(struct lm_model *m);
+const struct lfm2_lm_hparams *lm_model_hparams(const struct lm_model *m);
+uint64_t lm_model_weight_bytes(const struct lm_model *m);
+
+/* Reserve pools for n_slots sequences of n_ctx positions and activations for
+ * steps of up to max_rows rows, of which up to max_logit_rows want logits. */
+int lm_ctx_create(struct lm_model *m, uint32_t n_slots, uint32_t n_ctx, uint32_t max_rows,
+		  uint32_t max_logit_rows, struct lm_ctx **out);
+void lm_ctx_destroy(struct lm_ctx *c);
+
+struct lm_ctx_memory {
+	uint64_t pool_bytes;     /* KV caches and conv states */
+	uint64_t scratch_bytes;  /* activations */
+	uint64_t io_bytes;       /* per-step upload and readback */
+};
+void lm_ctx_memory(const struct lm_ctx *c, struct lm_ctx_memory *mem);
+
+/* A free slot, reset (position 0, zero conv state); -ENOSPC when all are taken. */
+int lm_seq_acquire(struct lm_ctx *c, struct lm_seq **out);
+void lm_seq_release(struct lm_seq *s); /* NULL-safe; frees the slot */
+uint32_t lm_seq_pos(const struct lm_seq *s);
+
+/* One sequence's part of a step. */
+struct lm_input {
+	struct lm_seq *seq;
+	const int32_t *ids;       /* n token ids */
+	uint32_t n;
+	/* Rows [n_slot_rows][d] that replace the embedding where ids[t] ==
+	 * image_id, in order (spec §5.4); every row must be used. */
+	const float *slot_rows;
+	uint32_t n_slot_rows;
+	int32_t image_id;
+	bool all_logits;          /* logits for every row, else the last only */
+};
+
+/* Run the inputs (distinct sequences) as one step. Logit rows are, input
+ * after input, n rows (all_logits) or 1. logits (may be NULL: not read back)
+ * gets them as n_vocab floats each; next (may be NULL) the argmax of each
+ * (first maximum wins), computed on the device when the backend can. A
+ * failed step leaves the sequences in it undefined: release them. */
+int lm_ctx_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, float *logits,
+		int32_t *next);
+
+#endif
