@@ -1,7 +1,7 @@
 /* tests/test-gpu-lm-ops.c — the decoder ops of vk/ops_lm.h against plain C,
  * on LFM2-350M shapes (d 1024, 16 heads, 8 KV heads, head_dim 64, ff 4608,
  * vocab 65536) with few tokens and sequences. One group per argument so each
- * meson test stays short: rows, conv, attn, ffn-sample.
+ * meson test stays short: rows, conv, attn, ffn-sample, fused.
  *
  * NMSE bounds (and why):
  *   get_rows / set_rows   1e-12  one f32 dequantization product, as quant.c
@@ -14,6 +14,8 @@
  *   swiglu                1e-12  f32 exp vs double
  *   repetition penalty    1e-12  GPU division may be 2.5 ulp
  *   argmax                exact ids (first maximum wins, planted ties)
+ *   mul_mat_vec_fused     1e-9   as mul_mat_vec (f32 sums vs double; the norm
+ *                                scale applied after the dot product)
  */
 #include "model/quant.h"
 #include "tests/check.h"
@@ -631,6 +633,123 @@ static void group_ffn_sample(void)
 	CHECK(gpu_test_close(&t) == 0);
 }
 
+/* ---------------------------------------------------------------- fused */
+
+/* A random [K, M] weight of `type` (quantized from uniform floats), and its
+ * dequantized floats for the reference. */
+static struct gpu_tensor random_weight(struct gpu_test *t, uint32_t type, uint32_t K, uint32_t M,
+				       uint64_t *rng, float **deq)
+{
+	uint64_t rb = 0;
+	CHECK(tensor_row_bytes(type, K, &rb) == 0);
+	float *src = random_floats((size_t)K * M, rng, -1, 1);
+	uint8_t *q = malloc(rb * M);
+	*deq = malloc(sizeof(float) * K * M);
+	bool ok = true;
+	for (uint32_t r = 0; r < M; r++)
+		ok = ok && quantize_row(type, src + (size_t)K * r, q + rb * r, K) == 0 &&
+		     dequantize_row(type, q + rb * r, *deq + (size_t)K * r, K) == 0;
+	CHECK(ok);
+	struct gpu_tensor w = gpu_test_tensor(t, GPU_MEM_WEIGHTS, type, K, M, q);
+	free(src);
+	free(q);
+	return w;
+}
+
+enum { F_NORM = 1, F_GLU = 2, F_ADD = 4, F_IN_PLACE = 8 };
+
+static void test_fused(struct gpu_test *t, uint32_t type, uint32_t K, uint32_t M, uint32_t n,
+		       unsigned flags, uint64_t seed)
+{
+	uint64_t rng = seed;
+	const float eps = 1e-5f;
+	float *wd, *ud = NULL;
+	struct gpu_tensor W = random_weight(t, type, K, M, &rng, &wd), U;
+	if (flags & F_GLU)
+		U = random_weight(t, type, K, M, &rng, &ud);
+	float *x = random_floats((size_t)K * n, &rng, -2, 2);
+	float *nw = random_floats(K, &rng, 0.5f, 1.5f);
+	float *res = random_floats((size_t)M * n, &rng, -3, 3);
+	struct gpu_tensor X = gpu_test_tensor(t, GPU_MEM_UPLOAD, TENSOR_F32, K, n, x);
+	struct gpu_tensor NW = gpu_test_tensor(t, GPU_MEM_WEIGHTS, TENSOR_F32, K, 1, nw);
+	struct gpu_tensor R = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, M, n, res);
+	struct gpu_tensor Y = (flags & F_IN_PLACE) ? R
+						   : gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, M, n, NULL);
+	struct gpu_mmv_fusion f = {
+		.norm = (flags & F_NORM) ? &NW : NULL,
+		.eps = eps,
+		.up = (flags & F_GLU) ? &U : NULL,
+		.residual = (flags & F_ADD) ? &R : NULL,
+	};
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_mul_mat_vec_fused(t->rec, "model.layers.0.fused", &W, &X, &f, &Y) == 0);
+	uint32_t dispatches = gpu_recorder_dispatch_count(t->rec);
+	run(t);
+	float *y = malloc(sizeof(float) * M * n);
+	double *ref = malloc(sizeof(double) * M * n), *xin = malloc(sizeof(double) * K);
+	CHECK(gpu_test_read(t, &Y, y) == 0);
+	for (uint32_t c = 0; c < n; c++) {
+		const float *xc = x + (size_t)K * c;
+		double scale = 1;
+		if (flags & F_NORM) {
+			double ss = 0;
+			for (uint32_t k = 0; k < K; k++)
+				ss += (double)xc[k] * xc[k];
+			scale = 1.0 / sqrt(ss / K + eps);
+		}
+		for (uint32_t k = 0; k < K; k++)
+			xin[k] = (flags & F_NORM) ? xc[k] * scale * nw[k] : xc[k];
+		for (uint32_t m = 0; m < M; m++) {
+			double a = 0, b = 0;
+			for (uint32_t k = 0; k < K; k++) {
+				a += (double)wd[(size_t)K * m + k] * xin[k];
+				if (flags & F_GLU)
+					b += (double)ud[(size_t)K * m + k] * xin[k];
+			}
+			if (flags & F_GLU)
+				a = a / (1 + exp(-a)) * b;
+			if (flags & F_ADD)
+				a += res[(size_t)M * c + m];
+			ref[(size_t)M * c + m] = a;
+		}
+	}
+	double err = gpu_test_nmse(y, ref, (size_t)M * n);
+	const struct tensor_type_info *ti = tensor_type_info(type);
+	CHECKF(err < 1e-9, "fused %s [%u, %u] n=%u flags %#x: nmse %.3g", ti->name, K, M, n, flags,
+	       err);
+	fprintf(stderr, "mul_mat_vec_fused %s [%u, %u] n=%u%s%s%s%s: %u dispatch(es), nmse %.2e\n",
+		ti->name, K, M, n, (flags & F_NORM) ? " +norm" : "", (flags & F_GLU) ? " +glu" : "",
+		(flags & F_ADD) ? " +residual" : "", (flags & F_IN_PLACE) ? " (in place)" : "",
+		dispatches, err);
+	free(wd);
+	free(ud);
+	free(x);
+	free(nw);
+	free(res);
+	free(y);
+	free(ref);
+	free(xin);
+}
+
+static void group_fused(void)
+{
+	struct gpu_test t;
+	gpu_test_open(&t, 0);
+	test_fused(&t, TENSOR_Q4_0, D, 3 * D, 1, F_NORM, 501);           /* operator_norm → in_proj */
+	test_fused(&t, TENSOR_Q4_0, D, 3 * D, 3, F_NORM, 502);
+	test_fused(&t, TENSOR_Q4_0, D, FF, 2, F_NORM | F_GLU, 503);      /* ffn_norm → w1, w3, SwiGLU */
+	test_fused(&t, TENSOR_Q6_K, FF, D, 1, F_ADD | F_IN_PLACE, 504);  /* w2 + residual */
+	test_fused(&t, TENSOR_Q8_0, D, D, 5, F_ADD, 505);                /* out_proj + residual */
+	test_fused(&t, TENSOR_F16, D, NKV * HD, 1, F_NORM, 506);         /* k_proj */
+	test_fused(&t, TENSOR_F32, D, D, 2, F_NORM | F_GLU | F_ADD, 507);
+	test_fused(&t, TENSOR_Q8_0, D, D, 1, 0, 508);                    /* nothing fused */
+	CHECK(gpu_test_close(&t) == 0);
+	/* 1 MiB binding windows: W and up in pieces */
+	gpu_test_open(&t, 1u << 20);
+	test_fused(&t, TENSOR_Q8_0, D, FF, 2, F_NORM | F_GLU | F_ADD | F_IN_PLACE, 509);
+	CHECK(gpu_test_close(&t) == 0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *g = argc > 1 ? argv[1] : "";
@@ -642,8 +761,10 @@ int main(int argc, char **argv)
 		group_attn();
 	else if (!strcmp(g, "ffn-sample"))
 		group_ffn_sample();
+	else if (!strcmp(g, "fused"))
+		group_fused();
 	else {
-		fprintf(stderr, "usage: %s rows|conv|attn|ffn-sample\n", argv[0]);
+		fprintf(stderr, "usage: %s rows|conv|attn|ffn-sample|fused\n", argv[0]);
 		return 2;
 	}
 	return check_report();
