@@ -419,7 +419,7 @@ static void test_rope_qk_norm(struct gpu_test *t, uint64_t seed)
 /* Attention of every token of the batch over its slot's cache rows, in
  * double, from the same F16 cache values. */
 static void test_attention(struct gpu_test *t, const struct seq_desc *sd, uint32_t n_seq,
-			   uint32_t n_ctx, uint32_t slots, float q_scale, uint64_t seed)
+			   uint32_t n_ctx, uint32_t slots, float q_scale, bool in_place, uint64_t seed)
 {
 	enum { NQ = NH * HD, NK = NKV * HD };
 	uint64_t rng = seed;
@@ -429,8 +429,8 @@ static void test_attention(struct gpu_test *t, const struct seq_desc *sd, uint32
 	float *q = random_floats((size_t)NQ * n, &rng, -q_scale, q_scale);
 	uint16_t *kc = random_halves((size_t)NK * rows, &rng, -1, 1);
 	uint16_t *vc = random_halves((size_t)NK * rows, &rng, -1, 1);
-	struct gpu_tensor Q = gpu_test_tensor(t, GPU_MEM_UPLOAD, TENSOR_F32, NQ, n, q);
-	struct gpu_tensor O = gpu_test_tensor(t, GPU_MEM_READBACK, TENSOR_F32, NQ, n, NULL);
+	struct gpu_tensor Q = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, NQ, n, q);
+	struct gpu_tensor O = in_place ? Q : gpu_test_tensor(t, GPU_MEM_READBACK, TENSOR_F32, NQ, n, NULL);
 	struct gpu_kv_cache kv = {
 		.k = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, rows, kc),
 		.v = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, rows, vc),
@@ -475,8 +475,8 @@ static void test_attention(struct gpu_test *t, const struct seq_desc *sd, uint32
 	double err = gpu_test_nmse(o, ref, (size_t)NQ * n);
 	CHECKF(err < 1e-10, "attention (%u seqs, q scale %g): nmse %.3g", n_seq, (double)q_scale,
 	       err);
-	fprintf(stderr, "attention %u seqs, %u tokens, up to %u keys, q scale %g: nmse %.2e\n",
-		n_seq, n, max_keys, (double)q_scale, err);
+	fprintf(stderr, "attention %u seqs, %u tokens, up to %u keys, q scale %g%s: nmse %.2e\n",
+		n_seq, n, max_keys, (double)q_scale, in_place ? ", in place" : "", err);
 	free(toks);
 	free(seqs);
 	free(q);
@@ -494,13 +494,14 @@ static void group_attn(void)
 	test_rope_qk_norm(&t, 301);
 	/* decode: four sequences of different lengths (1 .. 301 keys) */
 	const struct seq_desc dec[] = { { 3, 0, 1 }, { 0, 5, 1 }, { 2, 40, 1 }, { 1, 300, 1 } };
-	test_attention(&t, dec, 4, 320, 4, 2.0f, 302);
+	test_attention(&t, dec, 4, 320, 4, 2.0f, false, 302);
 	/* prefill: causal over new tokens plus what the cache holds */
 	const struct seq_desc pre[] = { { 1, 0, 9 }, { 0, 30, 6 } };
-	test_attention(&t, pre, 2, 64, 2, 2.0f, 303);
+	test_attention(&t, pre, 2, 64, 2, 2.0f, false, 303);
+	test_attention(&t, pre, 2, 64, 2, 2.0f, true, 305);
 	/* scores near ±1000: a naive exp would overflow */
 	const struct seq_desc big[] = { { 0, 70, 2 } };
-	test_attention(&t, big, 1, 128, 1, 300.0f, 304);
+	test_attention(&t, big, 1, 128, 1, 300.0f, false, 304);
 	CHECK(gpu_test_close(&t) == 0);
 }
 

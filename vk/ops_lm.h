@@ -121,7 +121,8 @@ int gpu_op_rope_qk_norm(struct gpu_recorder *rec, const char *label, const struc
  * gpu_op_rope_qk_norm on the batch first). Online softmax in f32 over tiles
  * of the cache. Decode (many sequences of different lengths) and prefill
  * (many tokens) are the same call. q: F32 [hd·n_head, n_tok]; out: F32
- * [hd·n_head, n_tok] (not q). Uses the seqs table. */
+ * [hd·n_head, n_tok], may be q (each workgroup reads its own query head
+ * before it writes it). Uses the seqs table. */
 int gpu_op_attention(struct gpu_recorder *rec, const char *label, const struct gpu_tensor *q,
 		     const struct gpu_kv_cache *kv, const struct gpu_lm_batch *batch,
 		     uint32_t head_dim, const struct gpu_tensor *out);
