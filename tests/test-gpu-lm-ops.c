@@ -282,6 +282,57 @@ static void test_shortconv(struct gpu_test *t, const struct seq_desc *s, uint32_
 	free(ref_state);
 }
 
+/* A sequence whose slot is out of range is skipped (its rows and every
+ * state row stay as they were); the valid sequence beside it gets exactly
+ * what it gets alone. */
+static void test_shortconv_bad_slot(struct gpu_test *t, uint64_t seed)
+{
+	enum { SLOTS = 3, N = 5 };
+	uint64_t rng = seed;
+	float *w = random_floats(3 * D, &rng, -1, 1);
+	float *state0 = random_floats((size_t)2 * D * SLOTS, &rng, -1, 1);
+	float *z = random_floats((size_t)3 * D * N, &rng, -2, 2);
+	float *sentinel = malloc(sizeof(float) * D * N);
+	for (size_t i = 0; i < (size_t)D * N; i++)
+		sentinel[i] = 7.0f;
+	struct gpu_tensor W = gpu_test_tensor(t, GPU_MEM_WEIGHTS, TENSOR_F32, 3, D, w);
+	struct gpu_tensor Z = gpu_test_tensor(t, GPU_MEM_UPLOAD, TENSOR_F32, 3 * D, N, z);
+	struct gpu_tensor S1 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, 2 * D, SLOTS, state0);
+	struct gpu_tensor S2 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, 2 * D, SLOTS, state0);
+	struct gpu_tensor Y1 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, D, N, sentinel);
+	struct gpu_tensor Y2 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, D, N, sentinel);
+	const struct seq_desc both[] = { { 1, 0, 3 }, { 99, 0, 2 } }, alone[] = { { 1, 0, 3 } };
+	int32_t *tk1, *sq1, *tk2, *sq2;
+	struct gpu_lm_batch b1 = make_batch(t, both, 2, &tk1, &sq1);
+	struct gpu_lm_batch b2 = make_batch(t, alone, 1, &tk2, &sq2);
+	b2.n_tok = N; /* the same rows, the last two not in any sequence */
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_shortconv(t->rec, "bad slot", &Z, &W, &S1, &b1, &Y1) == 0);
+	CHECK(gpu_op_shortconv(t->rec, "alone", &Z, &W, &S2, &b2, &Y2) == 0);
+	run(t);
+	float *y1 = malloc(sizeof(float) * D * N), *y2 = malloc(sizeof(float) * D * N);
+	float *s1 = malloc(sizeof(float) * 2 * D * SLOTS), *s2 = malloc(sizeof(float) * 2 * D * SLOTS);
+	CHECK(gpu_test_read(t, &Y1, y1) == 0 && gpu_test_read(t, &Y2, y2) == 0);
+	CHECK(gpu_test_read(t, &S1, s1) == 0 && gpu_test_read(t, &S2, s2) == 0);
+	CHECK(memcmp(y1, y2, sizeof(float) * D * N) == 0); /* rows 3, 4: sentinel in both */
+	CHECK(memcmp(y1 + 3 * D, sentinel, sizeof(float) * 2 * D) == 0);
+	CHECK(memcmp(s1, s2, sizeof(float) * 2 * D * SLOTS) == 0);
+	CHECK(memcmp(s1, state0, sizeof(float) * 2 * D) == 0); /* slot 0 untouched */
+	fprintf(stderr, "shortconv: a sequence with slot 99 of %u is skipped\n", SLOTS);
+	free(w);
+	free(state0);
+	free(z);
+	free(sentinel);
+	free(y1);
+	free(y2);
+	free(s1);
+	free(s2);
+	free(tk1);
+	free(sq1);
+	free(tk2);
+	free(sq2);
+}
+
 static void group_conv(void)
 {
 	struct gpu_test t;
@@ -295,6 +346,7 @@ static void group_conv(void)
 	/* one sequence, a long window (the daemon's prompt chunk) */
 	const struct seq_desc one[] = { { 0, 0, 64 } };
 	test_shortconv(&t, one, 1, 1, 203);
+	test_shortconv_bad_slot(&t, 204);
 	CHECK(gpu_test_close(&t) == 0);
 }
 
@@ -487,6 +539,57 @@ static void test_attention(struct gpu_test *t, const struct seq_desc *sd, uint32
 	free(sc);
 }
 
+/* Sequences past the cache (n_past + n_tok > n_ctx) or with a slot out of
+ * range are skipped: their rows of out stay as they were, and the valid
+ * sequence gets exactly what it gets alone. */
+static void test_attention_bad_entries(struct gpu_test *t, uint64_t seed)
+{
+	enum { NQ = NH * HD, NK = NKV * HD, N_CTX = 32, SLOTS = 2, N = 6 };
+	uint64_t rng = seed;
+	float *q = random_floats((size_t)NQ * N, &rng, -2, 2);
+	uint16_t *kc = random_halves((size_t)NK * N_CTX * SLOTS, &rng, -1, 1);
+	uint16_t *vc = random_halves((size_t)NK * N_CTX * SLOTS, &rng, -1, 1);
+	float *sentinel = malloc(sizeof(float) * NQ * N);
+	for (size_t i = 0; i < (size_t)NQ * N; i++)
+		sentinel[i] = 7.0f;
+	struct gpu_tensor Q = gpu_test_tensor(t, GPU_MEM_UPLOAD, TENSOR_F32, NQ, N, q);
+	struct gpu_tensor O1 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, NQ, N, sentinel);
+	struct gpu_tensor O2 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, NQ, N, sentinel);
+	struct gpu_kv_cache kv = {
+		.k = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, N_CTX * SLOTS, kc),
+		.v = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, N_CTX * SLOTS, vc),
+		.n_ctx = N_CTX,
+	};
+	const struct seq_desc bad[] = { { 0, 31, 2 }, { 1, 10, 2 }, { 5, 0, 2 } };
+	const struct seq_desc alone[] = { { 0, 0, 2 }, { 1, 10, 2 } };
+	int32_t *tk1, *sq1, *tk2, *sq2;
+	struct gpu_lm_batch b1 = make_batch(t, bad, 3, &tk1, &sq1);
+	struct gpu_lm_batch b2 = make_batch(t, alone, 2, &tk2, &sq2);
+	b2.n_tok = N;
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_attention(t->rec, "bad entries", &Q, &kv, &b1, HD, &O1) == 0);
+	CHECK(gpu_op_attention(t->rec, "valid one", &Q, &kv, &b2, HD, &O2) == 0);
+	run(t);
+	float *o1 = malloc(sizeof(float) * NQ * N), *o2 = malloc(sizeof(float) * NQ * N);
+	CHECK(gpu_test_read(t, &O1, o1) == 0 && gpu_test_read(t, &O2, o2) == 0);
+	/* rows 0-1: past the cache; 2-3: valid; 4-5: slot 5 of 2 */
+	CHECK(memcmp(o1, sentinel, sizeof(float) * NQ * 2) == 0);
+	CHECK(memcmp(o1 + 4 * NQ, sentinel, sizeof(float) * NQ * 2) == 0);
+	CHECK(memcmp(o1 + 2 * NQ, o2 + 2 * NQ, sizeof(float) * NQ * 2) == 0);
+	CHECK(memcmp(o1 + 2 * NQ, sentinel, sizeof(float) * NQ * 2) != 0);
+	fprintf(stderr, "attention: sequences past the cache or the slots are skipped\n");
+	free(q);
+	free(kc);
+	free(vc);
+	free(sentinel);
+	free(o1);
+	free(o2);
+	free(tk1);
+	free(sq1);
+	free(tk2);
+	free(sq2);
+}
+
 static void group_attn(void)
 {
 	struct gpu_test t;
@@ -502,6 +605,7 @@ static void group_attn(void)
 	/* scores near ±1000: a naive exp would overflow */
 	const struct seq_desc big[] = { { 0, 70, 2 } };
 	test_attention(&t, big, 1, 128, 1, 300.0f, false, 304);
+	test_attention_bad_entries(&t, 306);
 	CHECK(gpu_test_close(&t) == 0);
 }
 
