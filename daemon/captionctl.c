@@ -20,7 +20,8 @@ static int ctl_version_main(int argc, char **argv)
 
 static const struct subcommand subcommands[] = {
 	/* keep sorted by name */
-	{ "bench", ctl_bench_main, "benchmarks printing JSON (tokenizer)" },
+	{ "bench", ctl_bench_main, "benchmarks printing JSON (tokenizer, lm)" },
+	{ "generate", ctl_generate_main, "text generation with the LM on the GPU" },
 	{ "inspect", ctl_inspect_main, "show a GGUF file's architecture, hyperparameters and tensors" },
 	{ "tokenize", ctl_tokenize_main, "text to token ids and back with a model's tokenizer" },
 	{ "version", ctl_version_main, "print the version" },
