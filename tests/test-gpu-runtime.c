@@ -141,6 +141,8 @@ static void test_pipeline_table(struct gpu_test *t)
 		"mul_mat_vec_q4_0_f32", "mul_mat_vec_q6_k_f32", "rms_norm_f32", "add_f32",
 	};
 	for (int i = 0; i < GPU_PIPE_COUNT; i++) {
+		if (!names[i])
+			continue; /* later families (vk/ops_lm.h) are checked by their own tests */
 		const struct gpu_pipeline *pl = gpu_pipelines_get(t->pipes, (enum gpu_pipe_id)i);
 		CHECK(strcmp(gpu_pipeline_name(pl), names[i]) == 0);
 		CHECK(gpu_pipelines_find(t->pipes, names[i]) == pl);

@@ -36,6 +36,21 @@
 #include "mul_mat_cm_q8_0_f32.h"
 #endif
 
+/* decoder ops (vk/ops_lm.h) */
+#include "argmax_f32.h"
+#include "attention_f16_f32.h"
+#include "get_rows_f16_f32.h"
+#include "get_rows_f32_f32.h"
+#include "get_rows_q4_0_f32.h"
+#include "get_rows_q6_k_f32.h"
+#include "get_rows_q8_0_f32.h"
+#include "rep_penalty_f32.h"
+#include "rope_qk_norm_f32.h"
+#include "set_rows_f32.h"
+#include "shortconv_f32.h"
+#include "swiglu_f32.h"
+#include "vk/push_lm.h"
+
 struct pipe_desc {
 	const char *name;
 	const uint32_t *spirv;
@@ -74,6 +89,20 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q8_0_F32, mul_mat_cm_q8_0_f32, gpu_push_mul_mat),
 	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q4_0_F32, mul_mat_cm_q4_0_f32, gpu_push_mul_mat),
 	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q6_K_F32, mul_mat_cm_q6_k_f32, gpu_push_mul_mat),
+
+	/* decoder ops (vk/ops_lm.h) */
+	PIPE(GPU_PIPE_GET_ROWS_F32_F32, get_rows_f32_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_GET_ROWS_F16_F32, get_rows_f16_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_GET_ROWS_Q8_0_F32, get_rows_q8_0_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_GET_ROWS_Q4_0_F32, get_rows_q4_0_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_GET_ROWS_Q6_K_F32, get_rows_q6_k_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_SET_ROWS_F32, set_rows_f32, gpu_push_get_rows, 8),
+	PIPE(GPU_PIPE_SWIGLU_F32, swiglu_f32, gpu_push_swiglu, 8),
+	PIPE(GPU_PIPE_SHORTCONV_F32, shortconv_f32, gpu_push_shortconv, 4),
+	PIPE(GPU_PIPE_ROPE_QK_NORM_F32, rope_qk_norm_f32, gpu_push_rope_qk_norm, 1),
+	PIPE(GPU_PIPE_ATTENTION_F16_F32, attention_f16_f32, gpu_push_attention, 4),
+	PIPE(GPU_PIPE_REP_PENALTY_F32, rep_penalty_f32, gpu_push_sample, 8),
+	PIPE(GPU_PIPE_ARGMAX_F32, argmax_f32, gpu_push_sample, 8),
 };
 
 struct gpu_pipeline {

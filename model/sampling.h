@@ -1,0 +1,53 @@
+/* model/sampling.h — the CPU half of HF-order sampling (spec §7.2) for one
+ * sequence: temperature → top-k (ties at the k-th value kept, as HF) →
+ * min-p → multinomial with the sequence's own seeded RNG.
+ *
+ * The repetition penalty (step 1) and greedy argmax run on the GPU
+ * (gpu_op_repetition_penalty, gpu_op_argmax); sampler_penalize is the same
+ * step on the CPU for a CPU backend and for tests. Sampling stays on the CPU
+ * because after top-k only 50 candidates are left: the GPU would need a
+ * 65536-wide selection pass to save a 256 KiB readback per sequence per
+ * token, and the RNG and candidate logic are easier to check here.
+ *
+ * The RNG is our own (splitmix64), not torch's: streams are reproducible
+ * for a seed but differ from transformers' draws (the distribution is the
+ * same). One sampler per sequence, one thread at a time; sampler_pick
+ * allocates nothing.
+ */
+#ifndef CAPTIOND_MODEL_SAMPLING_H
+#define CAPTIOND_MODEL_SAMPLING_H
+
+#include <stdint.h>
+
+struct sampler_params {
+	float temperature;        /* <= 0: greedy (argmax, first maximum wins) */
+	uint32_t top_k;           /* 0: off (HF default 50) */
+	float min_p;              /* 0: off; in [0, 1] */
+	float repetition_penalty; /* 1: off; > 0 */
+};
+
+struct sampler;
+
+/* Returns 0 or -EINVAL (a parameter out of range, top_k > 65536). */
+int sampler_create(const struct sampler_params *p, uint64_t seed, struct sampler **out);
+void sampler_destroy(struct sampler *s); /* NULL-safe */
+
+/* Pick the next id from logits [n_vocab] (already penalized), by the
+ * params: argmax when greedy, else a draw. Returns the id (>= 0) or
+ * -EINVAL (n_vocab 0 or above INT32_MAX). */
+int32_t sampler_pick(struct sampler *s, const float *logits, uint32_t n_vocab);
+
+/* Words of a presence bitmap over n_vocab ids (id v: bit v % 32 of word
+ * v / 32), the layout gpu_op_repetition_penalty reads. */
+static inline uint32_t sampler_bitmap_words(uint32_t n_vocab)
+{
+	return (uint32_t)(((uint64_t)n_vocab + 31) / 32);
+}
+/* Mark id present; ids outside [0, n_vocab) are ignored. */
+void sampler_bitmap_set(uint32_t *bits, uint32_t n_vocab, int32_t id);
+
+/* HF repetition penalty in place: z ← z·r if z < 0 else z / r for every id
+ * whose bit is set. */
+void sampler_penalize(float *logits, uint32_t n_vocab, const uint32_t *bits, float r);
+
+#endif

@@ -1,0 +1,86 @@
+#version 450
+// shaders/sample.comp — the GPU half of sampling (spec §7.2) for a batch of
+// sequences, one row of logits each.
+// -DPENALTY: HF repetition penalty in place, z ← z·r if z < 0 else z / r,
+//   for ids whose bit is set in the sequence's presence bitmap.
+//   Workgroups: x over the vocabulary, y over sequences.
+// -DARGMAX: ids[j] = the first index of the maximum of row j (torch.argmax).
+//   One workgroup per sequence.
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+
+layout(local_size_x_id = 0) in;
+
+// Mirror of struct gpu_push_sample (vk/push_lm.h).
+layout(push_constant) uniform Push {
+	uint n_vocab;
+	uint n_seq;
+	uint z_off;
+	uint z_stride;
+	uint i_off;    // ints: bitmap (PENALTY) or output ids (ARGMAX)
+	uint i_stride; // ints between sequences' bitmaps (PENALTY)
+	float penalty;
+} pc;
+
+#if defined(PENALTY)
+layout(std430, binding = 0) buffer Z { float z[]; };
+layout(std430, binding = 1) readonly buffer I { uint bits[]; };
+
+void main()
+{
+	const uint v = gl_GlobalInvocationID.x;
+	const uint j = gl_WorkGroupID.y;
+	if (v >= pc.n_vocab || j >= pc.n_seq)
+		return;
+	if (((bits[pc.i_off + j * pc.i_stride + (v >> 5)] >> (v & 31u)) & 1u) == 0u)
+		return;
+	const uint zi = pc.z_off + j * pc.z_stride + v;
+	const float x = z[zi];
+	z[zi] = x < 0.0 ? x * pc.penalty : x / pc.penalty;
+}
+#elif defined(ARGMAX)
+layout(std430, binding = 0) readonly buffer Z { float z[]; };
+layout(std430, binding = 1) writeonly buffer I { int ids[]; };
+
+shared float red_v[gl_WorkGroupSize.x];
+shared uint red_i[gl_WorkGroupSize.x];
+
+void main()
+{
+	const uint j = gl_WorkGroupID.x;
+	const uint tid = gl_LocalInvocationID.x;
+	if (j >= pc.n_seq)
+		return;
+	const uint zb = pc.z_off + j * pc.z_stride;
+	// Each invocation visits increasing indices, so a strict > keeps its
+	// first maximum; ties between invocations go to the smaller index.
+	float best = -1.0 / 0.0;
+	uint best_i = 0xffffffffu;
+	for (uint v = tid; v < pc.n_vocab; v += gl_WorkGroupSize.x) {
+		const float x = z[zb + v];
+		if (x > best || best_i == 0xffffffffu) {
+			best = x;
+			best_i = v;
+		}
+	}
+	float mx = subgroupMax(best);
+	uint mi = subgroupMin(best == mx ? best_i : 0xffffffffu);
+	if (subgroupElect()) {
+		red_v[gl_SubgroupID] = mx;
+		red_i[gl_SubgroupID] = mi;
+	}
+	barrier();
+	if (tid == 0) {
+		float bv = red_v[0];
+		uint bi = red_i[0];
+		for (uint g = 1; g < gl_NumSubgroups; g++)
+			if (red_v[g] > bv || (red_v[g] == bv && red_i[g] < bi)) {
+				bv = red_v[g];
+				bi = red_i[g];
+			}
+		ids[pc.i_off + j] = int(bi);
+	}
+}
+#else
+#error "define PENALTY or ARGMAX"
+#endif

@@ -1,0 +1,650 @@
+/* tests/test-gpu-lm-ops.c — the decoder ops of vk/ops_lm.h against plain C,
+ * on LFM2-350M shapes (d 1024, 16 heads, 8 KV heads, head_dim 64, ff 4608,
+ * vocab 65536) with few tokens and sequences. One group per argument so each
+ * meson test stays short: rows, conv, attn, ffn-sample.
+ *
+ * NMSE bounds (and why):
+ *   get_rows / set_rows   1e-12  one f32 dequantization product, as quant.c
+ *   shortconv y, state    1e-12  the same f32 products and sums as the reference
+ *   rope_qk_norm q        1e-10  f32 sum of squares, GPU pow/sin/cos vs libm
+ *   rope_qk_norm K, V     4e-7   the F16 cache against the unrounded f32 reference:
+ *                                covers one f16 rounding (RTE ~4e-8, RTZ ~1.6e-7)
+ *   attention             1e-10  f32 online softmax vs a double softmax over the
+ *                                same (F16) cache values
+ *   swiglu                1e-12  f32 exp vs double
+ *   repetition penalty    1e-12  GPU division may be 2.5 ulp
+ *   argmax                exact ids (first maximum wins, planted ties)
+ */
+#include "model/quant.h"
+#include "tests/check.h"
+#include "tests/gpu-test-util.h"
+#include "tests/reference/ref-lfm2vl.h"
+#include "vk/ops_lm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { D = 1024, NH = 16, NKV = 8, HD = 64, FF = 4608, V = 65536 };
+
+static float *random_floats(size_t n, uint64_t *rng, float lo, float hi)
+{
+	float *v = malloc(n * sizeof *v);
+	for (size_t i = 0; i < n; i++)
+		v[i] = gpu_test_uniform(rng, lo, hi);
+	return v;
+}
+
+/* n int32 values in their own buffer (an F32 tensor of the same bytes). */
+static struct gpu_i32s ints(struct gpu_test *t, enum gpu_mem_kind kind, const int32_t *v,
+			    uint32_t n)
+{
+	struct gpu_tensor x = gpu_test_tensor(t, kind, TENSOR_F32, n, 1, v);
+	return (struct gpu_i32s){ x.buffer, 0, n };
+}
+
+static void read_ints(struct gpu_test *t, const struct gpu_i32s *v, int32_t *dst)
+{
+	struct gpu_tensor x = { .buffer = v->buffer, .offset = v->offset, .type = TENSOR_F32,
+				.ne = { v->n, 1 } };
+	CHECK(gpu_test_read(t, &x, dst) == 0);
+}
+
+static void run(struct gpu_test *t)
+{
+	CHECK(gpu_recorder_submit(t->rec) == 0);
+	CHECK(gpu_recorder_wait(t->rec) == 0);
+}
+
+/* ---------------------------------------------------------------- rows */
+
+/* A table of `type` [D, rows] with random payload bytes and random finite
+ * scales (every bit pattern of a quant is a valid weight). */
+static void *random_table(uint32_t type, uint32_t rows, uint64_t *rng, uint64_t *row_bytes)
+{
+	uint64_t rb = 0;
+	tensor_row_bytes(type, D, &rb);
+	size_t bytes = rb * rows;
+	uint8_t *p = malloc(bytes);
+	for (size_t i = 0; i < bytes; i += 8) {
+		uint64_t r = gpu_test_rand(rng);
+		memcpy(p + i, &r, bytes - i < 8 ? bytes - i : 8);
+	}
+	const struct tensor_type_info *ti = tensor_type_info(type);
+	size_t nblocks = bytes / ti->block_bytes;
+	for (size_t b = 0; b < nblocks; b++) {
+		uint8_t *blk = p + b * ti->block_bytes;
+		uint16_t h;
+		switch (type) {
+		case TENSOR_F16:
+			h = f32_to_fp16(gpu_test_uniform(rng, -4, 4));
+			memcpy(blk, &h, 2);
+			break;
+		case TENSOR_F32: {
+			float f = gpu_test_uniform(rng, -4, 4);
+			memcpy(blk, &f, 4);
+			break;
+		}
+		case TENSOR_Q8_0:
+		case TENSOR_Q4_0: /* d first */
+			h = f32_to_fp16(gpu_test_uniform(rng, -0.1f, 0.1f));
+			memcpy(blk, &h, 2);
+			break;
+		case TENSOR_Q6_K: /* d last */
+			h = f32_to_fp16(gpu_test_uniform(rng, -0.01f, 0.01f));
+			memcpy(blk + ti->block_bytes - 2, &h, 2);
+			break;
+		}
+	}
+	*row_bytes = rb;
+	return p;
+}
+
+static void test_get_rows(struct gpu_test *t, uint32_t type, uint32_t rows, uint64_t seed)
+{
+	uint64_t rng = seed, rb;
+	uint8_t *table = random_table(type, rows, &rng, &rb);
+	/* ends, repeats, random rows, and two ids outside the table (zeros) */
+	int32_t ids[] = { 0, (int32_t)rows - 1, 17, 17, -1, (int32_t)rows, 0, 0, 0, 0 };
+	enum { N = sizeof ids / sizeof ids[0] };
+	for (int i = 6; i < N; i++)
+		ids[i] = (int32_t)(gpu_test_rand(&rng) % rows);
+	struct gpu_tensor T = gpu_test_tensor(t, GPU_MEM_WEIGHTS, type, D, rows, table);
+	struct gpu_i32s I = ints(t, GPU_MEM_UPLOAD, ids, N);
+	struct gpu_tensor Y = gpu_test_tensor(t, GPU_MEM_READBACK, TENSOR_F32, D, N, NULL);
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_get_rows(t->rec, "model.embed_tokens", &T, &I, &Y) == 0);
+	uint32_t dispatches = gpu_recorder_dispatch_count(t->rec);
+	run(t);
+	float *y = malloc(sizeof(float) * D * N), *row = malloc(sizeof(float) * D);
+	double *ref = malloc(sizeof(double) * D * N);
+	CHECK(gpu_test_read(t, &Y, y) == 0);
+	for (int i = 0; i < N; i++) {
+		bool in = ids[i] >= 0 && (uint32_t)ids[i] < rows;
+		if (in)
+			CHECK(dequantize_row(type, table + rb * (uint32_t)ids[i], row, D) == 0);
+		for (int e = 0; e < D; e++)
+			ref[i * D + e] = in ? row[e] : 0.0;
+	}
+	double err = gpu_test_nmse(y, ref, (size_t)D * N);
+	const struct tensor_type_info *ti = tensor_type_info(type);
+	CHECKF(err < 1e-12, "get_rows %s [%u, %u]: nmse %.3g", ti->name, D, rows, err);
+	bool zeros = true;
+	for (int e = 0; e < D; e++)
+		zeros = zeros && y[4 * D + e] == 0 && y[5 * D + e] == 0;
+	CHECK(zeros);
+	fprintf(stderr, "get_rows %s [%u, %u]: %u dispatch(es), nmse %.2e\n", ti->name, D, rows,
+		dispatches, err);
+	free(table);
+	free(y);
+	free(row);
+	free(ref);
+}
+
+static void test_set_rows(struct gpu_test *t, uint64_t seed)
+{
+	enum { N = 5, M = 12 };
+	uint64_t rng = seed;
+	float *src = random_floats((size_t)D * N, &rng, -1, 1);
+	float *dst0 = random_floats((size_t)D * M, &rng, -1, 1);
+	int32_t rows[N] = { 3, 4, 11, -1, 7 }; /* -1 is skipped */
+	struct gpu_tensor S = gpu_test_tensor(t, GPU_MEM_UPLOAD, TENSOR_F32, D, N, src);
+	struct gpu_tensor Dt = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, D, M, dst0);
+	struct gpu_i32s R = ints(t, GPU_MEM_UPLOAD, rows, N);
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_set_rows(t->rec, "image slots", &S, &R, &Dt) == 0);
+	run(t);
+	float *y = malloc(sizeof(float) * D * M);
+	double *ref = malloc(sizeof(double) * D * M);
+	CHECK(gpu_test_read(t, &Dt, y) == 0);
+	for (size_t i = 0; i < (size_t)D * M; i++)
+		ref[i] = dst0[i];
+	for (int i = 0; i < N; i++)
+		if (rows[i] >= 0)
+			for (int e = 0; e < D; e++)
+				ref[rows[i] * D + e] = src[i * D + e];
+	double err = gpu_test_nmse(y, ref, (size_t)D * M);
+	CHECKF(err < 1e-12, "set_rows: nmse %.3g", err);
+	fprintf(stderr, "set_rows [%u, %u] into [%u, %u]: nmse %.2e\n", D, N, D, M, err);
+	free(src);
+	free(dst0);
+	free(y);
+	free(ref);
+}
+
+static void group_rows(void)
+{
+	struct gpu_test t;
+	gpu_test_open(&t, 0);
+	test_get_rows(&t, TENSOR_Q4_0, V, 101);
+	test_get_rows(&t, TENSOR_Q8_0, V, 102);
+	test_get_rows(&t, TENSOR_Q6_K, V, 103);
+	test_get_rows(&t, TENSOR_F16, V, 104); /* 128 MiB: two pieces on lavapipe */
+	test_get_rows(&t, TENSOR_F32, 4096, 105);
+	test_set_rows(&t, 106);
+	CHECK(gpu_test_close(&t) == 0);
+	/* Binding windows of 1 MiB: an F32 table of 16 MiB in 17 pieces. */
+	gpu_test_open(&t, 1u << 20);
+	test_get_rows(&t, TENSOR_F32, 4096, 107);
+	test_get_rows(&t, TENSOR_Q6_K, 4096, 108);
+	CHECK(gpu_test_close(&t) == 0);
+}
+
+/* ---------------------------------------------------------------- conv */
+
+struct seq_desc {
+	uint32_t slot, n_past, n_tok;
+};
+
+/* The batch tables of n sequences, uploaded. */
+static struct gpu_lm_batch make_batch(struct gpu_test *t, const struct seq_desc *s, uint32_t n,
+				      int32_t **toks_out, int32_t **seqs_out)
+{
+	uint32_t slot[16], past[16], nt[16], total = 0;
+	for (uint32_t j = 0; j < n; j++) {
+		slot[j] = s[j].slot;
+		past[j] = s[j].n_past;
+		nt[j] = s[j].n_tok;
+		total += nt[j];
+	}
+	int32_t *toks = malloc(sizeof(int32_t) * GPU_TOK_FIELDS * total);
+	int32_t *seqs = malloc(sizeof(int32_t) * GPU_SEQ_FIELDS * n);
+	struct gpu_lm_batch b = { .n_seq = n };
+	int ret = gpu_lm_batch_tables(n, slot, past, nt, toks, seqs, &b.max_seq_tok);
+	CHECK(ret == (int)total);
+	b.n_tok = total;
+	b.toks = ints(t, GPU_MEM_UPLOAD, toks, GPU_TOK_FIELDS * total);
+	b.seqs = ints(t, GPU_MEM_UPLOAD, seqs, GPU_SEQ_FIELDS * n);
+	*toks_out = toks;
+	*seqs_out = seqs;
+	return b;
+}
+
+/* Steps of batches through one layer's conv state, checked after each. */
+static void test_shortconv(struct gpu_test *t, const struct seq_desc *s, uint32_t n_seq,
+			   uint32_t steps, uint64_t seed)
+{
+	enum { SLOTS = 6 };
+	uint64_t rng = seed;
+	float *w = random_floats(3 * D, &rng, -1, 1);
+	float *state = random_floats((size_t)2 * D * SLOTS, &rng, -1, 1);
+	double *state_ref = malloc(sizeof(double) * 2 * D * SLOTS);
+	float *ref_state = malloc(sizeof(float) * 2 * D * SLOTS);
+	memcpy(ref_state, state, sizeof(float) * 2 * D * SLOTS);
+	struct gpu_tensor W = gpu_test_tensor(t, GPU_MEM_WEIGHTS, TENSOR_F32, 3, D, w);
+	struct gpu_tensor S = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, 2 * D, SLOTS, state);
+	double worst_y = 0, worst_s = 0;
+	for (uint32_t step = 0; step < steps; step++) {
+		int32_t *toks, *seqs;
+		struct gpu_lm_batch b = make_batch(t, s, n_seq, &toks, &seqs);
+		float *z = random_floats((size_t)3 * D * b.n_tok, &rng, -2, 2);
+		struct gpu_tensor Z = gpu_test_tensor(t, GPU_MEM_UPLOAD, TENSOR_F32, 3 * D, b.n_tok, z);
+		struct gpu_tensor Y = gpu_test_tensor(t, GPU_MEM_READBACK, TENSOR_F32, D, b.n_tok, NULL);
+		CHECK(gpu_recorder_begin(t->rec) == 0);
+		CHECK(gpu_op_shortconv(t->rec, "model.layers.0.conv", &Z, &W, &S, &b, &Y) == 0);
+		run(t);
+		float *y = malloc(sizeof(float) * D * b.n_tok);
+		double *yref = malloc(sizeof(double) * D * b.n_tok);
+		float c[D], sv[D];
+		CHECK(gpu_test_read(t, &Y, y) == 0);
+		CHECK(gpu_test_read(t, &S, state) == 0);
+		for (uint32_t j = 0; j < n_seq; j++)
+			for (uint32_t i = 0; i < s[j].n_tok; i++) {
+				uint32_t tk = (uint32_t)seqs[GPU_SEQ_FIELDS * j] + i;
+				const float *zt = z + (size_t)3 * D * tk;
+				for (int ch = 0; ch < D; ch++)
+					sv[ch] = zt[ch] * zt[2 * D + ch]; /* s = B ⊙ x */
+				ref_shortconv_step(c, ref_state + (size_t)2 * D * s[j].slot, sv, w, D, 3);
+				for (int ch = 0; ch < D; ch++)
+					yref[(size_t)D * tk + ch] = zt[D + ch] * c[ch];
+			}
+		for (size_t i = 0; i < (size_t)2 * D * SLOTS; i++)
+			state_ref[i] = ref_state[i];
+		double ey = gpu_test_nmse(y, yref, (size_t)D * b.n_tok);
+		double es = gpu_test_nmse(state, state_ref, (size_t)2 * D * SLOTS);
+		worst_y = fmax(worst_y, ey);
+		worst_s = fmax(worst_s, es);
+		free(z);
+		free(y);
+		free(yref);
+		free(toks);
+		free(seqs);
+	}
+	CHECKF(worst_y < 1e-12 && worst_s < 1e-12, "shortconv: nmse y %.3g state %.3g", worst_y,
+	       worst_s);
+	fprintf(stderr, "shortconv %u seqs (first %u tokens) x %u steps: nmse y %.2e, state %.2e\n",
+		n_seq, s[0].n_tok, steps, worst_y, worst_s);
+	free(w);
+	free(state);
+	free(state_ref);
+	free(ref_state);
+}
+
+static void group_conv(void)
+{
+	struct gpu_test t;
+	gpu_test_open(&t, 0);
+	/* decode: four sequences, one token each, slots out of order, 3 steps */
+	const struct seq_desc dec[] = { { 2, 9, 1 }, { 0, 4, 1 }, { 5, 30, 1 }, { 3, 2, 1 } };
+	test_shortconv(&t, dec, 4, 3, 201);
+	/* prefill: two sequences of 7 and 5 tokens, then a decode step each */
+	const struct seq_desc pre[] = { { 1, 0, 7 }, { 4, 0, 5 } };
+	test_shortconv(&t, pre, 2, 2, 202);
+	/* one sequence, a long window (the daemon's prompt chunk) */
+	const struct seq_desc one[] = { { 0, 0, 64 } };
+	test_shortconv(&t, one, 1, 1, 203);
+	CHECK(gpu_test_close(&t) == 0);
+}
+
+/* ---------------------------------------------------------------- attn */
+
+static uint16_t *random_halves(size_t n, uint64_t *rng, float lo, float hi)
+{
+	uint16_t *v = malloc(n * sizeof *v);
+	for (size_t i = 0; i < n; i++)
+		v[i] = f32_to_fp16(gpu_test_uniform(rng, lo, hi));
+	return v;
+}
+
+static void test_rope_qk_norm(struct gpu_test *t, uint64_t seed)
+{
+	enum { N_CTX = 64, SLOTS = 3, ROWS = N_CTX * SLOTS, NQ = NH * HD, NK = NKV * HD };
+	const float eps = 1e-5f, theta = 1e6f;
+	uint64_t rng = seed;
+	const struct seq_desc sd[] = { { 1, 37, 3 }, { 0, 0, 4 }, { 2, 60, 4 } };
+	int32_t *toks, *seqs;
+	struct gpu_lm_batch b = make_batch(t, sd, 3, &toks, &seqs);
+	uint32_t n = b.n_tok;
+	/* q and k as views of one fused [q | k | v] projection */
+	float *qkv = random_floats((size_t)(NQ + 2 * NK) * n, &rng, -3, 3);
+	float *qn = random_floats(HD, &rng, 0.5f, 1.5f), *kn = random_floats(HD, &rng, 0.5f, 1.5f);
+	uint16_t *kc0 = random_halves((size_t)NK * ROWS, &rng, -1, 1);
+	uint16_t *vc0 = random_halves((size_t)NK * ROWS, &rng, -1, 1);
+	struct gpu_tensor QKV = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, NQ + 2 * NK, n, qkv);
+	uint64_t rs = (uint64_t)(NQ + 2 * NK) * 4;
+	struct gpu_tensor Q = QKV, K = QKV, Vt = QKV;
+	Q.ne[0] = NQ, Q.row_stride = rs;
+	K.ne[0] = NK, K.row_stride = rs, K.offset = (uint64_t)NQ * 4;
+	Vt.ne[0] = NK, Vt.row_stride = rs, Vt.offset = (uint64_t)(NQ + NK) * 4;
+	struct gpu_tensor QN = gpu_test_tensor(t, GPU_MEM_WEIGHTS, TENSOR_F32, HD, 1, qn);
+	struct gpu_tensor KN = gpu_test_tensor(t, GPU_MEM_WEIGHTS, TENSOR_F32, HD, 1, kn);
+	struct gpu_kv_cache kv = {
+		.k = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, ROWS, kc0),
+		.v = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, ROWS, vc0),
+		.n_ctx = N_CTX,
+	};
+	struct gpu_rope_params p = { HD, eps, theta };
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_rope_qk_norm(t->rec, "model.layers.2.self_attn", &Q, &K, &Vt, &QN, &KN, &b, &kv,
+				  &p) == 0);
+	run(t);
+	float *qkv_out = malloc(sizeof(float) * (NQ + 2 * NK) * n);
+	uint16_t *kc = malloc(2 * (size_t)NK * ROWS), *vc = malloc(2 * (size_t)NK * ROWS);
+	CHECK(gpu_test_read(t, &QKV, qkv_out) == 0);
+	CHECK(gpu_test_read(t, &kv.k, kc) == 0);
+	CHECK(gpu_test_read(t, &kv.v, vc) == 0);
+	float *qg = malloc(sizeof(float) * NQ * n), *kg = malloc(sizeof(float) * NK * n);
+	float *vg = malloc(sizeof(float) * NK * n);
+	double *qr = malloc(sizeof(double) * NQ * n), *kr = malloc(sizeof(double) * NK * n);
+	double *vr = malloc(sizeof(double) * NK * n);
+	bool untouched = true;
+	float x[HD];
+	for (uint32_t tk = 0; tk < n; tk++) {
+		const float *in = qkv + (size_t)(NQ + 2 * NK) * tk;
+		uint32_t pos = (uint32_t)toks[2 * tk], slot = (uint32_t)toks[2 * tk + 1];
+		size_t crow = (size_t)(slot * N_CTX + pos) * NK;
+		for (int h = 0; h < NH + NKV; h++) {
+			bool is_q = h < NH;
+			const float *src = is_q ? in + h * HD : in + NQ + (h - NH) * HD;
+			ref_rmsnorm(x, src, is_q ? qn : kn, HD, eps);
+			ref_rope_neox(x, HD, pos, theta);
+			for (int e = 0; e < HD; e++) {
+				if (is_q) {
+					qr[(size_t)NQ * tk + h * HD + e] = x[e];
+					qg[(size_t)NQ * tk + h * HD + e] =
+						qkv_out[(size_t)(NQ + 2 * NK) * tk + h * HD + e];
+				} else {
+					size_t o = (size_t)(h - NH) * HD + e;
+					kr[(size_t)NK * tk + o] = x[e];
+					kg[(size_t)NK * tk + o] = fp16_to_f32(kc[crow + o]);
+				}
+			}
+		}
+		for (int e = 0; e < NK; e++) {
+			vr[(size_t)NK * tk + e] = in[NQ + NK + e];
+			vg[(size_t)NK * tk + e] = fp16_to_f32(vc[crow + e]);
+		}
+	}
+	/* Every cache row no token of the batch owns is as it was. */
+	for (uint32_t r = 0; r < ROWS; r++) {
+		bool owned = false;
+		for (uint32_t tk = 0; tk < n; tk++)
+			owned = owned || (uint32_t)(toks[2 * tk + 1] * N_CTX + toks[2 * tk]) == r;
+		if (!owned)
+			untouched = untouched && !memcmp(kc + (size_t)r * NK, kc0 + (size_t)r * NK, 2 * NK) &&
+				    !memcmp(vc + (size_t)r * NK, vc0 + (size_t)r * NK, 2 * NK);
+	}
+	/* k and v inputs are read only */
+	for (uint32_t tk = 0; tk < n; tk++)
+		untouched = untouched && !memcmp(qkv + (size_t)(NQ + 2 * NK) * tk + NQ,
+						 qkv_out + (size_t)(NQ + 2 * NK) * tk + NQ,
+						 sizeof(float) * 2 * NK);
+	double eq = gpu_test_nmse(qg, qr, (size_t)NQ * n), ek = gpu_test_nmse(kg, kr, (size_t)NK * n);
+	double ev = gpu_test_nmse(vg, vr, (size_t)NK * n);
+	CHECKF(eq < 1e-10, "rope_qk_norm q: nmse %.3g", eq);
+	CHECKF(ek < 4e-7 && ev < 4e-7, "rope_qk_norm cache: nmse k %.3g v %.3g", ek, ev);
+	CHECK(untouched);
+	fprintf(stderr, "rope_qk_norm %u tokens: nmse q %.2e, K cache %.2e, V cache %.2e\n", n, eq,
+		ek, ev);
+	free(toks);
+	free(seqs);
+	free(qkv);
+	free(qn);
+	free(kn);
+	free(kc0);
+	free(vc0);
+	free(qkv_out);
+	free(kc);
+	free(vc);
+	free(qg);
+	free(kg);
+	free(vg);
+	free(qr);
+	free(kr);
+	free(vr);
+}
+
+/* Attention of every token of the batch over its slot's cache rows, in
+ * double, from the same F16 cache values. */
+static void test_attention(struct gpu_test *t, const struct seq_desc *sd, uint32_t n_seq,
+			   uint32_t n_ctx, uint32_t slots, float q_scale, uint64_t seed)
+{
+	enum { NQ = NH * HD, NK = NKV * HD };
+	uint64_t rng = seed;
+	int32_t *toks, *seqs;
+	struct gpu_lm_batch b = make_batch(t, sd, n_seq, &toks, &seqs);
+	uint32_t n = b.n_tok, rows = n_ctx * slots;
+	float *q = random_floats((size_t)NQ * n, &rng, -q_scale, q_scale);
+	uint16_t *kc = random_halves((size_t)NK * rows, &rng, -1, 1);
+	uint16_t *vc = random_halves((size_t)NK * rows, &rng, -1, 1);
+	struct gpu_tensor Q = gpu_test_tensor(t, GPU_MEM_UPLOAD, TENSOR_F32, NQ, n, q);
+	struct gpu_tensor O = gpu_test_tensor(t, GPU_MEM_READBACK, TENSOR_F32, NQ, n, NULL);
+	struct gpu_kv_cache kv = {
+		.k = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, rows, kc),
+		.v = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, rows, vc),
+		.n_ctx = n_ctx,
+	};
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_attention(t->rec, "model.layers.2.self_attn", &Q, &kv, &b, HD, &O) == 0);
+	run(t);
+	float *o = malloc(sizeof(float) * NQ * n);
+	double *ref = malloc(sizeof(double) * NQ * n);
+	double *sc = malloc(sizeof(double) * n_ctx);
+	CHECK(gpu_test_read(t, &O, o) == 0);
+	uint32_t max_keys = 0;
+	for (uint32_t j = 0; j < n_seq; j++)
+		for (uint32_t i = 0; i < sd[j].n_tok; i++) {
+			uint32_t tk = (uint32_t)seqs[GPU_SEQ_FIELDS * j] + i;
+			uint32_t n_keys = sd[j].n_past + i + 1;
+			max_keys = n_keys > max_keys ? n_keys : max_keys;
+			size_t row0 = (size_t)sd[j].slot * n_ctx;
+			for (int h = 0; h < NH; h++) {
+				int g = h / (NH / NKV);
+				const float *qh = q + (size_t)NQ * tk + h * HD;
+				double mx = -INFINITY, sum = 0;
+				for (uint32_t k = 0; k < n_keys; k++) {
+					const uint16_t *kr = kc + (row0 + k) * NK + g * HD;
+					double s = 0;
+					for (int e = 0; e < HD; e++)
+						s += (double)qh[e] * fp16_to_f32(kr[e]);
+					sc[k] = s / sqrt((double)HD);
+					mx = fmax(mx, sc[k]);
+				}
+				for (uint32_t k = 0; k < n_keys; k++)
+					sum += sc[k] = exp(sc[k] - mx);
+				for (int e = 0; e < HD; e++) {
+					double acc = 0;
+					for (uint32_t k = 0; k < n_keys; k++)
+						acc += sc[k] * fp16_to_f32(vc[(row0 + k) * NK + g * HD + e]);
+					ref[(size_t)NQ * tk + h * HD + e] = acc / sum;
+				}
+			}
+		}
+	double err = gpu_test_nmse(o, ref, (size_t)NQ * n);
+	CHECKF(err < 1e-10, "attention (%u seqs, q scale %g): nmse %.3g", n_seq, (double)q_scale,
+	       err);
+	fprintf(stderr, "attention %u seqs, %u tokens, up to %u keys, q scale %g: nmse %.2e\n",
+		n_seq, n, max_keys, (double)q_scale, err);
+	free(toks);
+	free(seqs);
+	free(q);
+	free(kc);
+	free(vc);
+	free(o);
+	free(ref);
+	free(sc);
+}
+
+static void group_attn(void)
+{
+	struct gpu_test t;
+	gpu_test_open(&t, 0);
+	test_rope_qk_norm(&t, 301);
+	/* decode: four sequences of different lengths (1 .. 301 keys) */
+	const struct seq_desc dec[] = { { 3, 0, 1 }, { 0, 5, 1 }, { 2, 40, 1 }, { 1, 300, 1 } };
+	test_attention(&t, dec, 4, 320, 4, 2.0f, 302);
+	/* prefill: causal over new tokens plus what the cache holds */
+	const struct seq_desc pre[] = { { 1, 0, 9 }, { 0, 30, 6 } };
+	test_attention(&t, pre, 2, 64, 2, 2.0f, 303);
+	/* scores near ±1000: a naive exp would overflow */
+	const struct seq_desc big[] = { { 0, 70, 2 } };
+	test_attention(&t, big, 1, 128, 1, 300.0f, 304);
+	CHECK(gpu_test_close(&t) == 0);
+}
+
+/* ---------------------------------------------------------- ffn, sample */
+
+static void test_swiglu(struct gpu_test *t, uint32_t n, bool fused, bool in_place, uint64_t seed)
+{
+	uint64_t rng = seed;
+	/* fused: one [2F, n] projection, gate = first half, up = second */
+	float *gu = random_floats((size_t)2 * FF * n, &rng, -8, 8);
+	struct gpu_tensor G, U;
+	if (fused) {
+		struct gpu_tensor GU = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, 2 * FF, n, gu);
+		G = U = GU;
+		G.ne[0] = U.ne[0] = FF;
+		G.row_stride = U.row_stride = (uint64_t)2 * FF * 4;
+		U.offset = (uint64_t)FF * 4;
+	} else {
+		float *g = malloc(sizeof(float) * FF * n), *u = malloc(sizeof(float) * FF * n);
+		for (uint32_t r = 0; r < n; r++) {
+			memcpy(g + (size_t)FF * r, gu + (size_t)2 * FF * r, sizeof(float) * FF);
+			memcpy(u + (size_t)FF * r, gu + (size_t)2 * FF * r + FF, sizeof(float) * FF);
+		}
+		G = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, FF, n, g);
+		U = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, FF, n, u);
+		free(g);
+		free(u);
+	}
+	struct gpu_tensor Y = in_place ? G : gpu_test_tensor(t, GPU_MEM_READBACK, TENSOR_F32, FF, n, NULL);
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_swiglu(t->rec, "model.layers.0.feed_forward", &G, &U, &Y) == 0);
+	run(t);
+	float *y = malloc(sizeof(float) * FF * n), *row = malloc(gpu_tensor_bytes(&Y));
+	double *ref = malloc(sizeof(double) * FF * n);
+	CHECK(gpu_test_read(t, &Y, row) == 0);
+	uint64_t ys = Y.row_stride ? Y.row_stride / 4 : FF;
+	for (uint32_t r = 0; r < n; r++)
+		for (int i = 0; i < FF; i++) {
+			double a = gu[(size_t)2 * FF * r + i], u = gu[(size_t)2 * FF * r + FF + i];
+			ref[(size_t)FF * r + i] = a / (1 + exp(-a)) * u;
+			y[(size_t)FF * r + i] = row[ys * r + i];
+		}
+	double err = gpu_test_nmse(y, ref, (size_t)FF * n);
+	CHECKF(err < 1e-12, "swiglu n=%u fused=%d in_place=%d: nmse %.3g", n, fused, in_place, err);
+	fprintf(stderr, "swiglu [%u, %u]%s%s: nmse %.2e\n", FF, n, fused ? " fused gate|up" : "",
+		in_place ? " in place" : "", err);
+	free(gu);
+	free(y);
+	free(row);
+	free(ref);
+}
+
+/* Repetition penalty then argmax in one recording, as a decode step ends. */
+static void test_sample(struct gpu_test *t, uint64_t seed)
+{
+	enum { NS = 5, WORDS = V / 32 };
+	const float r = 1.05f;
+	uint64_t rng = seed;
+	float *z = random_floats((size_t)V * NS, &rng, -10, 10);
+	/* Planted maxima: row 0 a tie at 1000 and 60000 (first wins), row 1 at
+	 * the last id, row 2 at id 0, row 3 all equal, row 4: the maximum is a
+	 * penalized token and loses to a close second. */
+	z[1000] = z[60000] = 50;
+	z[(size_t)V + V - 1] = 50;
+	z[(size_t)2 * V] = 50;
+	for (int i = 0; i < V; i++)
+		z[(size_t)3 * V + i] = -1.5f;
+	z[(size_t)4 * V + 123] = 50, z[(size_t)4 * V + 456] = 49;
+	uint32_t *bits = calloc((size_t)WORDS * NS, 4);
+	for (int j = 0; j < NS; j++)
+		for (int k = 0; k < 700; k++) {
+			uint32_t v = (uint32_t)(gpu_test_rand(&rng) % V);
+			if (!(j == 0 && (v == 1000 || v == 60000)))
+				bits[(size_t)WORDS * j + v / 32] |= 1u << (v % 32);
+		}
+	bits[(size_t)WORDS * 4 + 123 / 32] |= 1u << (123 % 32);
+	bits[(size_t)WORDS * 4 + 456 / 32] &= ~(1u << (456 % 32));
+	bits[(size_t)WORDS * 3 + 0] |= 1u; /* id 0 of the flat row: −1.5·r, not a max */
+	struct gpu_tensor Z = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, V, NS, z);
+	struct gpu_i32s B = ints(t, GPU_MEM_UPLOAD, (const int32_t *)bits, WORDS * NS);
+	int32_t zero[NS] = { 0 };
+	struct gpu_i32s I = ints(t, GPU_MEM_READBACK, zero, NS);
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_repetition_penalty(t->rec, "sampler.repetition_penalty", &Z, &B, r) == 0);
+	CHECK(gpu_op_argmax(t->rec, "sampler.argmax", &Z, &I) == 0);
+	run(t);
+	float *zg = malloc(sizeof(float) * V * NS);
+	double *ref = malloc(sizeof(double) * V * NS);
+	int32_t ids[NS];
+	CHECK(gpu_test_read(t, &Z, zg) == 0);
+	read_ints(t, &I, ids);
+	int32_t want[NS];
+	for (int j = 0; j < NS; j++) {
+		float best = -INFINITY;
+		want[j] = -1;
+		for (int v = 0; v < V; v++) {
+			size_t k = (size_t)V * j + v;
+			float x = z[k];
+			if ((bits[(size_t)WORDS * j + v / 32] >> (v % 32)) & 1)
+				x = x < 0 ? x * r : x / r;
+			ref[k] = x;
+			if (x > best) {
+				best = x;
+				want[j] = v;
+			}
+		}
+	}
+	double err = gpu_test_nmse(zg, ref, (size_t)V * NS);
+	CHECKF(err < 1e-12, "repetition penalty: nmse %.3g", err);
+	for (int j = 0; j < NS; j++)
+		CHECKF(ids[j] == want[j], "argmax row %d: %d, want %d", j, ids[j], want[j]);
+	CHECK(want[0] == 1000 && want[1] == V - 1 && want[2] == 0 && want[3] == 1 && want[4] == 456);
+	fprintf(stderr, "repetition penalty [%u, %u]: nmse %.2e; argmax ids %d %d %d %d %d\n", V, NS,
+		err, ids[0], ids[1], ids[2], ids[3], ids[4]);
+	free(z);
+	free(bits);
+	free(zg);
+	free(ref);
+}
+
+static void group_ffn_sample(void)
+{
+	struct gpu_test t;
+	gpu_test_open(&t, 0);
+	test_swiglu(&t, 1, false, false, 401);
+	test_swiglu(&t, 3, true, false, 402);
+	test_swiglu(&t, 2, true, true, 403);
+	test_swiglu(&t, 5, false, true, 404);
+	test_sample(&t, 405);
+	CHECK(gpu_test_close(&t) == 0);
+}
+
+int main(int argc, char **argv)
+{
+	const char *g = argc > 1 ? argv[1] : "";
+	if (!strcmp(g, "rows"))
+		group_rows();
+	else if (!strcmp(g, "conv"))
+		group_conv();
+	else if (!strcmp(g, "attn"))
+		group_attn();
+	else if (!strcmp(g, "ffn-sample"))
+		group_ffn_sample();
+	else {
+		fprintf(stderr, "usage: %s rows|conv|attn|ffn-sample\n", argv[0]);
+		return 2;
+	}
+	return check_report();
+}
