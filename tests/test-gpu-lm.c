@@ -26,7 +26,10 @@
  * relative and NMSE ~3e-12 measured). With F16 KV caches (cpu-f16kv, and
  * gpu, whose kernels cache K and V in F16 as llama.cpp does) 1e-3 and 1e-7:
  * rounding K and V to 11 bits measured 2e-4 relative and NMSE 5e-9 on the
- * CPU; the GPU adds only summation-order and libm differences.
+ * CPU; the GPU adds only summation-order and libm differences (lavapipe:
+ * the same 2e-4 and 5e-9). Where the prefill matmul runs on tensor cores
+ * (vk/ops_matmul.h: activations and weights rounded to f16) 1e-2 and 1e-5:
+ * measured 2.5e-3 relative and NMSE 3e-6 on an H200.
  * The greedy tokens must be equal in every mode.
  */
 #include "tests/check.h"
@@ -45,10 +48,13 @@
 #include "model/lm_graph.h"
 #include "model/quant.h"
 #include "vk/lfm2_lm.h"
+#include "vk/ops_matmul.h"
 
 #define IMAGE_ID 396
 #define TOL_F16KV 1e-3
 #define TOL_NMSE_F16KV 1e-7
+#define TOL_COOPMAT 1e-2
+#define TOL_NMSE_COOPMAT 1e-5
 #define N_SLOTS 3
 #define N_CTX 512
 
@@ -295,6 +301,10 @@ int main(int argc, char **argv)
 		e.be = gpu_lm_backend(e.g);
 		e.tol = TOL_F16KV;
 		e.tol_nmse = TOL_NMSE_F16KV;
+		if (gpu_mul_mat_uses_coopmat(e.t.rec)) {
+			e.tol = TOL_COOPMAT;
+			e.tol_nmse = TOL_NMSE_COOPMAT;
+		}
 	} else {
 		lm_cpu_backend(&e.cpu);
 		e.be = &e.cpu;
