@@ -4,6 +4,8 @@
  *   test-gpu-lm cpu   the plain-C backend (tests/lm-cpu.c): checks the graph
  *                     and the sequence bookkeeping without a GPU
  *   test-gpu-lm cpu-f16kv  the same with F16 KV caches (the GPU's format)
+ *   test-gpu-lm generate CAPTIONCTL  captionctl generate against greedy on
+ *                     the CPU backend (see run_generate)
  *   test-gpu-lm gpu   the Vulkan binding (vk/lfm2_lm.c) on lavapipe with the
  *                     validation layer; skips (77) while a kernel is missing
  *
@@ -47,6 +49,7 @@
 #include "model/gguf.h"
 #include "model/lm_graph.h"
 #include "model/quant.h"
+#include "model/tokenizer.h"
 #include "vk/lfm2_lm.h"
 #include "vk/ops_matmul.h"
 
@@ -278,9 +281,86 @@ out:
 	g_free(logits);
 }
 
+/* captionctl generate (argv captionctl) on the tiny Q4_0 LM against greedy
+ * decoding on the CPU backend (checked against the goldens above): the same
+ * chat layout (spec §5.1, one text user turn), argmax, stop at 7 or 2 (spec
+ * §7.4), the tokens decoded with the model's tokenizer. */
+static int run_generate(const char *captionctl)
+{
+	char *tool = golden_make_model_path();
+	if (!tool)
+		check_skip("make-model not built");
+	char *lm = golden_get_model(tool, "--preset tiny --lm-type Q4_0 --seed 1", true, NULL);
+	CHECK(lm);
+	struct gguf_file *f = NULL;
+	struct tokenizer *tok = NULL;
+	struct lm_model *m = NULL;
+	struct lm_ctx *c = NULL;
+	struct lm_seq *q = NULL;
+	struct lm_backend be;
+	lm_cpu_backend(&be);
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int32_t));
+	GString *want = g_string_new(NULL);
+	const char *prompt = "Describe a street at night.";
+	const uint32_t max_tokens = 20;
+	char err[256] = "";
+	if (!lm || gguf_file_open(lm, &f, NULL) < 0 || tokenizer_create_from_gguf(f, &tok, err, sizeof err) < 0 ||
+	    lm_model_create(&be, f, &m, err, sizeof err) < 0) {
+		CHECKF(false, "tiny model: %s", err);
+		goto out;
+	}
+	const char *pre = "<|startoftext|><|im_start|>user\n", *post = "<|im_end|>\n<|im_start|>assistant\n";
+	tokenizer_encode(tok, pre, strlen(pre), TOKENIZER_PARSE_SPECIAL, ids);
+	tokenizer_encode(tok, prompt, strlen(prompt), 0, ids);
+	tokenizer_encode(tok, post, strlen(post), TOKENIZER_PARSE_SPECIAL, ids);
+	CHECK(lm_ctx_create(m, 1, ids->len + max_tokens, ids->len, 1, &c) == 0 && lm_seq_acquire(c, &q) == 0);
+	if (!q)
+		goto out;
+	struct lm_input in = { .seq = q, .ids = (const int32_t *)ids->data, .n = ids->len };
+	GArray *gen = g_array_new(FALSE, FALSE, sizeof(int32_t));
+	for (uint32_t i = 0; i < max_tokens; i++) {
+		int32_t t = -1;
+		if (lm_ctx_step(c, &in, 1, NULL, &t) < 0 || t == 7 || t == 2)
+			break;
+		g_array_append_val(gen, t);
+		in = (struct lm_input){ .seq = q, .ids = &g_array_index(gen, int32_t, gen->len - 1), .n = 1 };
+	}
+	tokenizer_decode(tok, (const int32_t *)gen->data, gen->len, 0, want);
+	g_string_append_c(want, '\n');
+	g_array_free(gen, TRUE);
+
+	gchar *out = NULL, *errout = NULL;
+	gint status = -1;
+	gchar *maxs = g_strdup_printf("%u", max_tokens);
+	const gchar *argv[] = { captionctl, "generate", "--model", lm, "--max-tokens", maxs, prompt, NULL };
+	gboolean ok = g_spawn_sync(NULL, (gchar **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &errout,
+				   &status, NULL);
+	CHECKF(ok && g_spawn_check_wait_status(status, NULL), "captionctl generate failed: %s",
+	       errout ? errout : "");
+	CHECKF(out && strcmp(out, want->str) == 0, "captionctl generate printed\n  \"%s\", greedy on the CPU "
+	       "backend gives\n  \"%s\"", out ? out : "", want->str);
+	printf("generate: %zu bytes expected; %s", want->len, errout ? errout : "");
+	g_free(out);
+	g_free(errout);
+	g_free(maxs);
+out:
+	lm_seq_release(q);
+	lm_ctx_destroy(c);
+	lm_model_destroy(m);
+	tokenizer_destroy(tok);
+	gguf_file_destroy(f);
+	g_array_free(ids, TRUE);
+	g_string_free(want, TRUE);
+	g_free(lm);
+	g_free(tool);
+	return check_report();
+}
+
 int main(int argc, char **argv)
 {
 	struct env e = { 0 };
+	if (argc == 3 && strcmp(argv[1], "generate") == 0)
+		return run_generate(argv[2]);
 	if (argc != 2 || (strcmp(argv[1], "cpu") != 0 && strcmp(argv[1], "cpu-f16kv") != 0 &&
 			  strcmp(argv[1], "gpu") != 0)) {
 		fprintf(stderr, "usage: test-gpu-lm cpu|cpu-f16kv|gpu\n");
