@@ -312,6 +312,17 @@ static const struct schema_key top_keys[] = {
 	{ "socket.group", KEY_STRING, 0, 64, "", NULL,
 	  "Group owning the socket; empty: the daemon's own group.", C(socket_group), NULL, 0,
 	  check_no_control },
+	{ "socket.max_clients", KEY_UINT, 1, 1024, "128", NULL,
+	  "More clients than this are refused.", C(socket_max_clients), NULL, 0, NULL },
+	{ "socket.queue_max_lines", KEY_UINT, 16, 65536, "256", NULL,
+	  "Lines waiting for one client; past this its oldest are dropped.", C(socket_queue_max_lines), NULL, 0,
+	  NULL },
+	{ "socket.queue_max_bytes", KEY_UINT, 4096, 67108864, "1048576", NULL,
+	  "Bytes waiting for one client; past this its oldest lines are dropped.", C(socket_queue_max_bytes), NULL,
+	  0, NULL },
+	{ "socket.disconnect_after_dropped_lines", KEY_UINT, 16, 1000000, "4096", NULL,
+	  "A client that lets this many lines drop without reading is disconnected.",
+	  C(socket_disconnect_after_dropped_lines), NULL, 0, NULL },
 	{ "log.level", KEY_ENUM, 0, 0, "info", NULL,
 	  "error, warning, info or debug.", C(log_level), log_names, 0, NULL },
 };
@@ -884,6 +895,28 @@ static void text_range(GString *out, const struct schema_key *k)
 		g_string_append_printf(out, " [%g..%g]", k->min, k->max);
 }
 
+/* "# text" lines at cols, words wrapped before column 80. */
+static void text_comment(GString *out, int cols, const char *text)
+{
+	char **words = g_strsplit(text, " ", -1);
+	int col = 0;
+	for (char **w = words; *w; w++) {
+		int len = (int)strlen(*w);
+		if (col && col + 1 + len > 79) {
+			g_string_append_c(out, '\n');
+			col = 0;
+		}
+		if (col == 0) {
+			g_string_append_printf(out, "%*s#", cols, "");
+			col = cols + 1;
+		}
+		g_string_append_printf(out, " %s", *w);
+		col += 1 + len;
+	}
+	g_string_append_c(out, '\n');
+	g_strfreev(words);
+}
+
 /* Writes table entries, opening a "section:" line whenever the section
  * changes. cols is the indentation of the table's own keys; a list item
  * puts "- " in front of its first key. */
@@ -905,9 +938,10 @@ static void text_table(GString *out, const struct schema_key *table, size_t n, i
 				g_string_append_printf(out, "%*s%s:\n", cols, "", section);
 		}
 		int key_cols = cols + (section[0] ? 2 : 0);
-		g_string_append_printf(out, "%*s# %s", key_cols, "", k->help);
-		text_range(out, k);
-		g_string_append(out, "\n");
+		GString *help = g_string_new(k->help);
+		text_range(help, k);
+		text_comment(out, key_cols, help->str);
+		g_string_free(help, TRUE);
 		if (list_item && i == 0)
 			g_string_append_printf(out, "%*s- ", key_cols - 2, "");
 		else
@@ -926,7 +960,9 @@ char *config_default_text(void)
 		"# Send SIGHUP to reload: streams are added, removed or changed without\n"
 		"# touching the others; a bad file is rejected and the old one kept.\n");
 	text_table(out, top_keys, N_TOP, 0, false);
-	g_string_append_printf(out, "\n# %s\nstreams:\n", streams_help);
+	g_string_append_c(out, '\n');
+	text_comment(out, 0, streams_help);
+	g_string_append(out, "streams:\n");
 	text_table(out, stream_keys, N_STREAM, 4, true);
 	return g_string_free(out, FALSE);
 }

@@ -80,6 +80,10 @@ struct captiond_config {
 	char *socket_path;
 	uint32_t socket_mode;          /* permission bits, <= 0777 */
 	char *socket_group;            /* "" : the daemon's own group */
+	uint32_t socket_max_clients;
+	uint32_t socket_queue_max_lines;  /* per client (daemon/publisher.h) */
+	uint32_t socket_queue_max_bytes;  /* per client */
+	uint32_t socket_disconnect_after_dropped_lines;
 	enum config_log_level log_level;
 	struct config_stream *streams;
 	size_t n_streams;              /* <= CONFIG_MAX_STREAMS, may be 0 */

@@ -649,10 +649,11 @@ int publisher_create(const struct publisher_options *opt, GMainContext *context,
 	pub->path = g_strdup(opt->socket_path);
 	pub->release = g_strdup(opt->release ? opt->release : "");
 	pub->model = g_strdup(opt->model);
-	pub->queue_max_lines = opt->queue_max_lines ? opt->queue_max_lines : 256;
-	pub->queue_max_bytes = opt->queue_max_bytes ? opt->queue_max_bytes : 1u << 20;
-	pub->disconnect_after = opt->disconnect_after_dropped_lines ? opt->disconnect_after_dropped_lines : 4096;
-	pub->max_clients = opt->max_clients ? opt->max_clients : 128;
+	pub->queue_max_lines = opt->queue_max_lines ? opt->queue_max_lines : PUBLISHER_DEFAULT_QUEUE_MAX_LINES;
+	pub->queue_max_bytes = opt->queue_max_bytes ? opt->queue_max_bytes : PUBLISHER_DEFAULT_QUEUE_MAX_BYTES;
+	pub->disconnect_after = opt->disconnect_after_dropped_lines ? opt->disconnect_after_dropped_lines
+								    : PUBLISHER_DEFAULT_DISCONNECT_AFTER_DROPPED_LINES;
+	pub->max_clients = opt->max_clients ? opt->max_clients : PUBLISHER_DEFAULT_MAX_CLIENTS;
 	pub->start_us = g_get_monotonic_time();
 	g_mutex_init(&pub->inbox_lock);
 	g_queue_init(&pub->inbox);

@@ -40,16 +40,22 @@
 
 struct publisher;
 
+/* What a 0 in publisher_options means (conf/captiond.yaml has the same). */
+#define PUBLISHER_DEFAULT_QUEUE_MAX_LINES 256
+#define PUBLISHER_DEFAULT_QUEUE_MAX_BYTES (1u << 20)
+#define PUBLISHER_DEFAULT_DISCONNECT_AFTER_DROPPED_LINES 4096
+#define PUBLISHER_DEFAULT_MAX_CLIENTS 128
+
 struct publisher_options {
 	const char *socket_path;
 	uint32_t socket_mode;                 /* permission bits of the socket file */
 	const char *socket_group;             /* NULL or "": keep the daemon's group */
 	const char *release;                  /* daemon version, for VERSION */
 	const char *model;                    /* model name for VERSION; NULL: omitted */
-	size_t queue_max_lines;               /* per client; 0: 256 */
-	size_t queue_max_bytes;               /* per client; 0: 1 MiB */
-	size_t disconnect_after_dropped_lines; /* with no write progress; 0: 4096 */
-	size_t max_clients;                   /* more are refused with an ERROR; 0: 128 */
+	size_t queue_max_lines;               /* per client */
+	size_t queue_max_bytes;               /* per client */
+	size_t disconnect_after_dropped_lines; /* with no write progress */
+	size_t max_clients;                   /* more are refused with an ERROR */
 };
 
 struct publisher_stats {

@@ -73,7 +73,7 @@ struct gguf_tensor {
 	uint64_t offset;         /* relative to the data section */
 	uint64_t n_elements;
 	uint64_t n_bytes;
-	const void *data;        /* inside the mapping, aligned to the file's alignment */
+	const void *data;        /* inside the mapping (or buffer), at a file offset that is a multiple of the alignment */
 };
 
 struct gguf_file;

@@ -4,6 +4,7 @@
  * the shipped conf/captiond.yaml against the built-in defaults, hostile
  * inputs, and the SIGHUP diff. */
 #include "daemon/config.h"
+#include "daemon/publisher.h"
 #include "tests/check.h"
 
 #include <errno.h>
@@ -190,6 +191,11 @@ static void test_defaults(void)
 	CHECK(strcmp(c->socket_path, "/run/captiond/captions.sock") == 0);
 	CHECK(c->n_streams == 1 && c->streams[0].source_kind == CONFIG_SOURCE_V4L2);
 	CHECK(strcmp(c->streams[0].source, "/dev/video0") == 0);
+	/* The socket limits are the publisher's own defaults. */
+	CHECK(c->socket_queue_max_lines == PUBLISHER_DEFAULT_QUEUE_MAX_LINES);
+	CHECK(c->socket_queue_max_bytes == PUBLISHER_DEFAULT_QUEUE_MAX_BYTES);
+	CHECK(c->socket_disconnect_after_dropped_lines == PUBLISHER_DEFAULT_DISCONNECT_AFTER_DROPPED_LINES);
+	CHECK(c->socket_max_clients == PUBLISHER_DEFAULT_MAX_CLIENTS);
 	config_destroy(c);
 	config_destroy(NULL);
 }
