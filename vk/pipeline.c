@@ -27,6 +27,11 @@
 #include "mul_mat_q4_0_f32.h"
 #include "mul_mat_q6_k_f32.h"
 #include "mul_mat_q8_0_f32.h"
+#include "layer_norm_f32.h"
+#include "attn_enc_f32.h"
+#include "pixel_unshuffle_f32.h"
+#include "image_patches_u8.h"
+#include "image_resize_u8.h"
 #ifdef CAPTIOND_HAVE_NV_COOPMAT
 #include "mul_mat_cm_bf16_f32.h"
 #include "mul_mat_cm_f16_f32.h"
@@ -103,6 +108,12 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE(GPU_PIPE_ATTENTION_F16_F32, attention_f16_f32, gpu_push_attention, 4),
 	PIPE(GPU_PIPE_REP_PENALTY_F32, rep_penalty_f32, gpu_push_sample, 8),
 	PIPE(GPU_PIPE_ARGMAX_F32, argmax_f32, gpu_push_sample, 8),
+
+	PIPE(GPU_PIPE_LAYER_NORM_F32, layer_norm_f32, gpu_push_layer_norm, 4),
+	PIPE(GPU_PIPE_ATTN_ENC_F32, attn_enc_f32, gpu_push_attn_enc, 1),
+	PIPE(GPU_PIPE_PIXEL_UNSHUFFLE_F32, pixel_unshuffle_f32, gpu_push_pixel_unshuffle, 1),
+	PIPE(GPU_PIPE_IMAGE_PATCHES_U8, image_patches_u8, gpu_push_image_patches, 1),
+	PIPE(GPU_PIPE_IMAGE_RESIZE_U8, image_resize_u8, gpu_push_image_resize, 1),
 };
 
 struct gpu_pipeline {

@@ -53,4 +53,53 @@ struct gpu_push_mul_mat {
 };
 _Static_assert(sizeof(struct gpu_push_mul_mat) == 52, "mirror of mul_mat_push.glsl");
 
+/* shaders/layer_norm.comp: y = (x - mean) / sqrt(var + eps) * w + b per row */
+struct gpu_push_layer_norm {
+	uint32_t ne0, nrows;
+	uint32_t x_off, x_stride;
+	uint32_t w_off, b_off;
+	uint32_t y_off, y_stride;
+	float eps;
+};
+_Static_assert(sizeof(struct gpu_push_layer_norm) == 36, "mirror of layer_norm.comp");
+
+/* shaders/attn_enc.comp: bidirectional attention over one crop's patches */
+struct gpu_push_attn_enc {
+	uint32_t n, hd;
+	uint32_t q_off, q_stride;
+	uint32_t k_off, k_stride;
+	uint32_t v_off, v_stride;
+	uint32_t o_off, o_stride;
+	float scale;
+};
+_Static_assert(sizeof(struct gpu_push_attn_enc) == 44, "mirror of attn_enc.comp");
+
+/* shaders/pixel_unshuffle.comp: 2x2 patches -> one 4D token */
+struct gpu_push_pixel_unshuffle {
+	uint32_t D, gw, ntok, tok0;
+	uint32_t x_off, x_stride;
+	uint32_t y_off, y_stride;
+};
+_Static_assert(sizeof(struct gpu_push_pixel_unshuffle) == 32, "mirror of pixel_unshuffle.comp");
+
+/* shaders/image_patches.comp: uint8 crop -> normalised patches (bytes for img) */
+struct gpu_push_image_patches {
+	uint32_t img_off, img_stride, channels;
+	uint32_t gw, npatch, patch0;
+	uint32_t p_off, p_stride;
+	float mean[3], std[3];
+};
+_Static_assert(sizeof(struct gpu_push_image_patches) == 56, "mirror of image_patches.comp");
+
+/* shaders/image_resize.comp: one axis of the Pillow bilinear resize (bytes, ints) */
+struct gpu_push_image_resize {
+	uint32_t src_off, src_stride, src_ch;
+	uint32_t dst_off, dst_stride;
+	uint32_t out_w, out_h;
+	uint32_t horizontal;
+	uint32_t ksize;
+	uint32_t c_off;
+};
+_Static_assert(sizeof(struct gpu_push_image_resize) == 40, "mirror of image_resize.comp");
+
 #endif
