@@ -290,8 +290,21 @@ static int run_generate(const char *captionctl)
 	char *tool = golden_make_model_path();
 	if (!tool)
 		check_skip("make-model not built");
-	char *lm = golden_get_model(tool, "--preset tiny --lm-type Q4_0 --seed 1", true, NULL);
-	CHECK(lm);
+	/* The tiny Q4_0 LM of a golden (made once, reused by its sha256). */
+	char **files = golden_files(), *lm = NULL;
+	for (char **p = files; *p && !lm; p++) {
+		struct gguf_file *g = NULL;
+		if (!strstr(*p, "tiny-q4_0") || gguf_file_open(*p, &g, NULL) < 0)
+			continue;
+		char *args = golden_kv_string(g, "golden.lm_args"), *sha = golden_kv_string(g, "golden.lm_sha256");
+		if (args && sha)
+			lm = golden_get_model(tool, args, true, sha);
+		g_free(args);
+		g_free(sha);
+		gguf_file_destroy(g);
+	}
+	g_strfreev(files);
+	CHECKF(lm, "no tiny Q4_0 golden to take the model from");
 	struct gguf_file *f = NULL;
 	struct tokenizer *tok = NULL;
 	struct lm_model *m = NULL;
