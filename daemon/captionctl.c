@@ -20,8 +20,9 @@ static int ctl_version_main(int argc, char **argv)
 
 static const struct subcommand subcommands[] = {
 	/* keep sorted by name */
-	{ "bench", ctl_bench_main, "benchmarks printing JSON (tokenizer)" },
+	{ "bench", ctl_bench_main, "benchmarks printing JSON (tokenizer, lm, vision, caption)" },
 	{ "caption", ctl_caption_main, "caption PNG/JPEG files (one line each) with an LM and an mmproj" },
+	{ "generate", ctl_generate_main, "text generation with the LM on the GPU" },
 	{ "inspect", ctl_inspect_main, "show a GGUF file's architecture, hyperparameters and tensors" },
 	{ "tokenize", ctl_tokenize_main, "text to token ids and back with a model's tokenizer" },
 	{ "version", ctl_version_main, "print the version" },
