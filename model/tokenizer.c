@@ -502,8 +502,9 @@ out:
 	return ret;
 }
 
-/* Ids of one pre-tokenized piece (raw UTF-8 bytes), through the cache. */
-static int encode_piece(struct tokenizer *tok, const char *s, size_t n, GArray *ids, GString *scratch)
+/* Ids of one piece without the cache: the whole piece when it is a token
+ * and ignore_merges is set (spec §6.2.4), else BPE. */
+static int encode_piece_uncached(struct tokenizer *tok, const char *s, size_t n, GArray *ids, GString *scratch)
 {
 	if (tok->ignore_merges) {
 		g_string_truncate(scratch, 0);
@@ -514,8 +515,14 @@ static int encode_piece(struct tokenizer *tok, const char *s, size_t n, GArray *
 			return 0;
 		}
 	}
+	return bpe_piece(tok, s, n, ids);
+}
+
+/* Ids of one pre-tokenized piece (raw UTF-8 bytes), through the cache. */
+static int encode_piece(struct tokenizer *tok, const char *s, size_t n, GArray *ids, GString *scratch)
+{
 	if (n > CACHE_MAX_PIECE)
-		return bpe_piece(tok, s, n, ids);
+		return encode_piece_uncached(tok, s, n, ids, scratch);
 
 	struct token probe = { .text = s, .len = (uint32_t)n };
 	g_mutex_lock(&tok->cache_lock);
@@ -526,7 +533,7 @@ static int encode_piece(struct tokenizer *tok, const char *s, size_t n, GArray *
 	if (hit)
 		return 0;
 	guint start = ids->len;
-	int ret = bpe_piece(tok, s, n, ids);
+	int ret = encode_piece_uncached(tok, s, n, ids, scratch);
 	if (ret < 0)
 		return ret;
 	guint cnt = ids->len - start;

@@ -4,7 +4,6 @@
 #include "model/gguf.h"
 #include "model/quant.h"
 
-#include <stdio.h>
 #include <string.h>
 
 void gw_bytes(GByteArray *b, const void *p, size_t n) { g_byte_array_append(b, p, (guint)n); }
@@ -326,127 +325,30 @@ GByteArray *gw_typed_example(uint32_t version)
 	return b;
 }
 
-static void add(struct gguf_builder *gb, uint32_t type, const char *fmt, int layer, uint32_t n_dims, uint64_t ne0, uint64_t ne1)
+struct gguf_builder *gb_lfm2(const struct model_gen_shape *s, bool lm, uint32_t type)
 {
-	char name[64];
-	snprintf(name, sizeof name, fmt, layer);
-	uint64_t ne[2] = { ne0, ne1 };
-	/* As the converter: a 2-D weight whose rows are not whole blocks stays F16. */
-	const struct tensor_type_info *info = tensor_type_info(type);
-	if (info && ne0 % info->block_elems)
-		type = TENSOR_F16;
-	gb_tensor(gb, name, type, n_dims, ne, false);
-}
-
-struct gguf_builder *gb_lfm2_lm(const struct gb_lm_shape *s, uint32_t wt)
-{
+	struct model_gen_layout *l = NULL;
+	int r = model_gen_layout_create(s, lm, type, false, &l);
+	g_assert(r == 0);
 	struct gguf_builder *gb = gb_new(3);
-	int n_layer = (int)strlen(s->kinds);
-	uint32_t hd = s->d / s->n_head;
-	gb_kv_str(gb, "general.architecture", "lfm2");
-	gb_kv_str(gb, "general.type", "model");
-	gb_kv_u32(gb, "general.file_type", 0);
-	gb_kv_u32(gb, "lfm2.block_count", (uint32_t)n_layer);
-	gb_kv_u32(gb, "lfm2.context_length", 4096);
-	gb_kv_u32(gb, "lfm2.embedding_length", s->d);
-	gb_kv_u32(gb, "lfm2.feed_forward_length", s->ff);
-	gb_kv_u32(gb, "lfm2.attention.head_count", s->n_head);
-	int32_t kv[64];
-	for (int i = 0; i < n_layer; i++)
-		kv[i] = s->kinds[i] == 'A' ? (int32_t)s->n_kv : 0;
-	gb_kv_arr_i32(gb, "lfm2.attention.head_count_kv", (uint64_t)n_layer, kv);
-	gb_kv_f32(gb, "lfm2.rope.freq_base", 1000000.0f);
-	gb_kv_f32(gb, "lfm2.attention.layer_norm_rms_epsilon", 1e-5f);
-	gb_kv_u32(gb, "lfm2.vocab_size", s->vocab);
-	gb_kv_u32(gb, "lfm2.shortconv.l_cache", 3);
-	gb_kv_str(gb, "tokenizer.ggml.model", "gpt2");
-	gb_kv_str(gb, "tokenizer.ggml.pre", "lfm2");
-	gb_kv_u32(gb, "tokenizer.ggml.bos_token_id", 1);
-	gb_kv_u32(gb, "tokenizer.ggml.eos_token_id", 7);
-	gb_kv_u32(gb, "tokenizer.ggml.padding_token_id", 0);
-	gb_kv_bool(gb, "tokenizer.ggml.add_bos_token", true);
-	gb_kv_bool(gb, "tokenizer.ggml.add_eos_token", false);
-
-	add(gb, wt, "token_embd.weight", 0, 2, s->d, s->vocab);
-	add(gb, TENSOR_F32, "token_embd_norm.weight", 0, 1, s->d, 1);
-	for (int i = 0; i < n_layer; i++) {
-		add(gb, TENSOR_F32, "blk.%d.attn_norm.weight", i, 1, s->d, 1);
-		add(gb, TENSOR_F32, "blk.%d.ffn_norm.weight", i, 1, s->d, 1);
-		add(gb, wt, "blk.%d.ffn_gate.weight", i, 2, s->d, s->ff);
-		add(gb, wt, "blk.%d.ffn_up.weight", i, 2, s->d, s->ff);
-		add(gb, wt, "blk.%d.ffn_down.weight", i, 2, s->ff, s->d);
-		if (s->kinds[i] == 'A') {
-			add(gb, wt, "blk.%d.attn_q.weight", i, 2, s->d, s->n_head * hd);
-			add(gb, wt, "blk.%d.attn_k.weight", i, 2, s->d, s->n_kv * hd);
-			add(gb, wt, "blk.%d.attn_v.weight", i, 2, s->d, s->n_kv * hd);
-			add(gb, wt, "blk.%d.attn_output.weight", i, 2, s->n_head * hd, s->d);
-			add(gb, TENSOR_F32, "blk.%d.attn_q_norm.weight", i, 1, hd, 1);
-			add(gb, TENSOR_F32, "blk.%d.attn_k_norm.weight", i, 1, hd, 1);
-		} else {
-			add(gb, wt, "blk.%d.shortconv.in_proj.weight", i, 2, s->d, 3 * (uint64_t)s->d);
-			add(gb, TENSOR_F32, "blk.%d.shortconv.conv.weight", i, 2, 3, s->d);
-			add(gb, wt, "blk.%d.shortconv.out_proj.weight", i, 2, s->d, s->d);
+	for (guint i = 0; i < l->kvs->len; i++) {
+		const struct model_gen_kv *kv = &g_array_index(l->kvs, struct model_gen_kv, i);
+		switch (kv->type) {
+		case GGUF_TYPE_UINT32: gb_kv_u32(gb, kv->key, kv->u32); break;
+		case GGUF_TYPE_FLOAT32: gb_kv_f32(gb, kv->key, kv->f32); break;
+		case GGUF_TYPE_BOOL: gb_kv_bool(gb, kv->key, kv->b); break;
+		case GGUF_TYPE_STRING: gb_kv_str(gb, kv->key, kv->str); break;
+		default: /* no vocabulary: INT32 or FLOAT32 arrays only */
+			if (kv->elem == GGUF_TYPE_INT32)
+				gb_kv_arr_i32(gb, kv->key, kv->n, kv->arr);
+			else
+				gb_kv_arr_f32(gb, kv->key, kv->n, kv->arr);
 		}
 	}
-	return gb;
-}
-
-struct gguf_builder *gb_lfm2_mmproj(const struct gb_vision_shape *s, uint32_t wt)
-{
-	struct gguf_builder *gb = gb_new(3);
-	uint64_t D = s->width, F = s->ff, P = s->proj_hidden;
-	uint32_t patch_size = s->patch_size ? s->patch_size : 16;
-	uint64_t n_pos = s->n_pos ? s->n_pos : 256;
-	gb_kv_str(gb, "general.architecture", "clip");
-	gb_kv_str(gb, "general.type", "mmproj");
-	gb_kv_u32(gb, "general.file_type", 0);
-	gb_kv_str(gb, "clip.projector_type", "lfm2");
-	gb_kv_bool(gb, "clip.has_vision_encoder", true);
-	gb_kv_bool(gb, "clip.use_gelu", true);
-	gb_kv_u32(gb, "clip.vision.projection_dim", s->projection_dim);
-	gb_kv_u32(gb, "clip.vision.image_size", 256);
-	gb_kv_u32(gb, "clip.vision.patch_size", patch_size);
-	gb_kv_u32(gb, "clip.vision.embedding_length", s->width);
-	gb_kv_u32(gb, "clip.vision.feed_forward_length", s->ff);
-	gb_kv_u32(gb, "clip.vision.block_count", s->n_layer);
-	gb_kv_u32(gb, "clip.vision.attention.head_count", s->n_head);
-	gb_kv_f32(gb, "clip.vision.attention.layer_norm_epsilon", 1e-6f);
-	const float half[3] = { 0.5f, 0.5f, 0.5f };
-	gb_kv_arr_f32(gb, "clip.vision.image_mean", 3, half);
-	gb_kv_arr_f32(gb, "clip.vision.image_std", 3, half);
-	gb_kv_u32(gb, "clip.vision.projector.scale_factor", 2);
-
-	uint64_t patch[4] = { patch_size, patch_size, 3, D };
-	gb_tensor(gb, "v.patch_embd.weight", wt == TENSOR_F16 ? TENSOR_F16 : TENSOR_F32, 4, patch, false);
-	add(gb, TENSOR_F32, "v.patch_embd.bias", 0, 1, D, 1);
-	add(gb, TENSOR_F32, "v.position_embd.weight", 0, 2, D, n_pos);
-	static const char *const lin[] = { "attn_q", "attn_k", "attn_v", "attn_out" };
-	for (int i = 0; i < (int)s->n_layer; i++) {
-		char fmt[64];
-		for (int j = 0; j < 4; j++) {
-			snprintf(fmt, sizeof fmt, "v.blk.%%d.%s.weight", lin[j]);
-			add(gb, wt, fmt, i, 2, D, D);
-			snprintf(fmt, sizeof fmt, "v.blk.%%d.%s.bias", lin[j]);
-			add(gb, TENSOR_F32, fmt, i, 1, D, 1);
-		}
-		add(gb, TENSOR_F32, "v.blk.%d.ln1.weight", i, 1, D, 1);
-		add(gb, TENSOR_F32, "v.blk.%d.ln1.bias", i, 1, D, 1);
-		add(gb, TENSOR_F32, "v.blk.%d.ln2.weight", i, 1, D, 1);
-		add(gb, TENSOR_F32, "v.blk.%d.ln2.bias", i, 1, D, 1);
-		add(gb, wt, "v.blk.%d.ffn_up.weight", i, 2, D, F);
-		add(gb, TENSOR_F32, "v.blk.%d.ffn_up.bias", i, 1, F, 1);
-		add(gb, wt, "v.blk.%d.ffn_down.weight", i, 2, F, D);
-		add(gb, TENSOR_F32, "v.blk.%d.ffn_down.bias", i, 1, D, 1);
+	for (guint i = 0; i < l->tensors->len; i++) {
+		const struct model_gen_tensor *t = &g_array_index(l->tensors, struct model_gen_tensor, i);
+		gb_tensor(gb, t->name, t->type, t->n_dims, t->ne, false);
 	}
-	add(gb, TENSOR_F32, "v.post_ln.weight", 0, 1, D, 1);
-	add(gb, TENSOR_F32, "v.post_ln.bias", 0, 1, D, 1);
-	if (s->input_norm) {
-		add(gb, TENSOR_F32, "mm.input_norm.weight", 0, 1, 4 * D, 1);
-		add(gb, TENSOR_F32, "mm.input_norm.bias", 0, 1, 4 * D, 1);
-	}
-	add(gb, wt, "mm.1.weight", 0, 2, 4 * D, P);
-	add(gb, TENSOR_F32, "mm.1.bias", 0, 1, P, 1);
-	add(gb, wt, "mm.2.weight", 0, 2, P, s->projection_dim);
-	add(gb, TENSOR_F32, "mm.2.bias", 0, 1, s->projection_dim, 1);
+	model_gen_layout_destroy(l);
 	return gb;
 }

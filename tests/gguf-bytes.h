@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tests/tools/model-gen.h"
+
 /* Raw fields, little-endian. */
 void gw_u8(GByteArray *b, uint8_t v);
 void gw_u16(GByteArray *b, uint16_t v);
@@ -60,20 +62,9 @@ GByteArray *gb_finish(struct gguf_builder *gb, uint32_t alignment);
  * [32, 2, 2, 2]), alignment 32. */
 GByteArray *gw_typed_example(uint32_t version);
 
-/* LFM2 LM and LFM2-VL mmproj files with every key and tensor of spec §1.5-
- * §1.8 (the tiny preset of tests/tools/make-model has d 256, 4 heads, 2 KV
- * heads, ff 512, vocab 2048, kinds "CCACCA"; vision 128/256/2 layers/2 heads,
- * projection 256, hidden 256). 2-D weights get weight_type; the rest F32. */
-struct gb_lm_shape {
-	const char *kinds; /* one letter per layer: C short-conv, A attention */
-	uint32_t d, n_head, n_kv, ff, vocab;
-};
-struct gb_vision_shape {
-	uint32_t width, ff, n_layer, n_head, projection_dim, proj_hidden;
-	bool input_norm;
-	uint32_t patch_size, n_pos; /* 0: 16 and 256 as in the real files */
-};
-struct gguf_builder *gb_lfm2_lm(const struct gb_lm_shape *s, uint32_t weight_type);
-struct gguf_builder *gb_lfm2_mmproj(const struct gb_vision_shape *s, uint32_t weight_type);
+/* The LM (lm) or mmproj file of shape s in the layout of
+ * tests/tools/model-gen.h (spec §1.5-§1.8), main weights of type `type`,
+ * without the tokenizer vocabulary; tensor data zero. */
+struct gguf_builder *gb_lfm2(const struct model_gen_shape *s, bool lm, uint32_t type);
 
 #endif

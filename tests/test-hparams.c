@@ -1,5 +1,5 @@
 /* tests/test-hparams.c — LFM2 / LFM2-VL hyperparameters: the tiny preset's
- * files (shapes of /work/tiny-and-goldens.md, built in memory) read back with
+ * files (the make-model layout, built in memory) read back with
  * the preset's values, and a table of broken keys and tensors, each with its
  * exact one-line message. */
 #include "model/gguf.h"
@@ -11,10 +11,6 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
-
-/* The tiny preset (tests/tools/make-model --preset tiny). */
-static const struct gb_lm_shape tiny_lm = { "CCACCA", 256, 4, 2, 512, 2048 };
-static const struct gb_vision_shape tiny_vision = { 128, 256, 2, 2, 256, 256, true, 0, 0 };
 
 static struct gguf_file *open_gb(struct gguf_builder *gb, GByteArray **keep)
 {
@@ -30,7 +26,7 @@ static struct gguf_file *open_gb(struct gguf_builder *gb, GByteArray **keep)
 static void test_tiny_lm(void)
 {
 	GByteArray *b;
-	struct gguf_file *f = open_gb(gb_lfm2_lm(&tiny_lm, TENSOR_Q8_0), &b);
+	struct gguf_file *f = open_gb(gb_lfm2(model_gen_preset("tiny"), true, TENSOR_Q8_0), &b);
 	struct lfm2_lm_hparams hp;
 	char err[256] = "";
 	CHECKF(f && lfm2_lm_hparams_read(f, &hp, err, sizeof err) == 0, "%s", err);
@@ -48,10 +44,13 @@ static void test_tiny_lm(void)
 static void test_tiny_vision(void)
 {
 	for (int norm = 0; norm < 2; norm++) {
-		struct gb_vision_shape s = tiny_vision;
-		s.input_norm = norm;
+		struct gguf_builder *gb = gb_lfm2(model_gen_preset("tiny"), false, TENSOR_Q8_0);
+		if (!norm) {
+			gb_tensor_remove(gb, "mm.input_norm.weight");
+			gb_tensor_remove(gb, "mm.input_norm.bias");
+		}
 		GByteArray *b;
-		struct gguf_file *f = open_gb(gb_lfm2_mmproj(&s, TENSOR_Q8_0), &b);
+		struct gguf_file *f = open_gb(gb, &b);
 		struct lfm2_vision_hparams hp;
 		char err[256] = "";
 		CHECKF(f && lfm2_vision_hparams_read(f, &hp, err, sizeof err) == 0, "%s", err);
@@ -67,9 +66,9 @@ static void test_tiny_vision(void)
 	}
 }
 
-/* Small shapes for the error table. */
-static const struct gb_lm_shape lm = { "CCA", 32, 2, 1, 64, 64 };
-static const struct gb_vision_shape vis = { 32, 64, 1, 2, 32, 64, true, 2, 4 };
+/* A small shape for the error table: head_dim 16, a 2×2 patch, 4 positions. */
+static const struct model_gen_shape small = { "small", "CCA", 32, 2, 1, 64, 64, 4096,
+					      32, 64, 1, 2, 64, 2, 4 };
 
 static void lm_arch(struct gguf_builder *gb) { gb_kv_remove(gb, "general.architecture"); gb_kv_str(gb, "general.architecture", "clip"); }
 static void lm_no_blocks(struct gguf_builder *gb) { gb_kv_remove(gb, "lfm2.block_count"); }
@@ -168,7 +167,7 @@ static void test_bad(void)
 {
 	/* The unedited small files are good. */
 	GByteArray *b;
-	struct gguf_file *f = open_gb(gb_lfm2_lm(&lm, TENSOR_Q8_0), &b);
+	struct gguf_file *f = open_gb(gb_lfm2(&small, true, TENSOR_Q8_0), &b);
 	struct lfm2_lm_hparams lhp;
 	struct lfm2_vision_hparams vhp;
 	char err[256] = "";
@@ -177,14 +176,14 @@ static void test_bad(void)
 	CHECK(!strcmp(err, "key 'general.architecture' is 'lfm2', expected 'clip'"));
 	gguf_file_destroy(f);
 	g_byte_array_unref(b);
-	f = open_gb(gb_lfm2_mmproj(&vis, TENSOR_Q8_0), &b);
+	f = open_gb(gb_lfm2(&small, false, TENSOR_Q8_0), &b);
 	CHECKF(f && lfm2_vision_hparams_read(f, &vhp, err, sizeof err) == 0, "%s", err);
 	CHECK(vhp.n_pos == 4 && vhp.pos_grid == 2 && vhp.patch_size == 2 && vhp.proj_hidden == 64);
 	gguf_file_destroy(f);
 	g_byte_array_unref(b);
 
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
-		struct gguf_builder *gb = bad[i].vision ? gb_lfm2_mmproj(&vis, TENSOR_Q8_0) : gb_lfm2_lm(&lm, TENSOR_Q8_0);
+		struct gguf_builder *gb = gb_lfm2(&small, !bad[i].vision, TENSOR_Q8_0);
 		bad[i].edit(gb);
 		f = open_gb(gb, &b);
 		memset(err, 0, sizeof err);

@@ -32,7 +32,7 @@ grep -qx 'architecture: lfm2' "$tmp/out" && grep -qx '  layers: CA' "$tmp/out" &
 	grep -qx '  d_model: 32' "$tmp/out" && grep -qx 'tensor_count: 21' "$tmp/out" || no "micro lm text"
 run inspect "$lm" --json; [ $rc -eq 0 ] || no "micro lm --json: exit $rc"
 python3 -m json.tool "$tmp/out" >/dev/null || no "micro lm --json does not parse"
-json "j['hparams']['n_layer'] == 2 and j['hparams']['head_dim'] == 16 and j['types']['Q4_0']['tensors'] == 13 and j['tensor_bytes'] == sum(t['bytes'] for t in j['types'].values())" || no "micro lm json values"
+json "j['hparams']['n_layer'] == 2 and j['hparams']['head_dim'] == 16 and j['types']['Q4_0']['tensors'] == 12 and j['types']['F16']['tensors'] == 1 and j['tensor_bytes'] == sum(t['bytes'] for t in j['types'].values())" || no "micro lm json values"
 run inspect --json "$corpus/clip-micro-q8_0.gguf"
 [ $rc -eq 0 ] && json "j['architecture'] == 'clip' and j['hparams']['pos_grid'] == 2 and j['hparams']['has_input_norm'] is True and j['hparams']['image_mean'] == [0.5, 0.5, 0.5]" || no "micro clip json"
 run inspect "$corpus/lfm2-bad-shape.gguf"; [ $rc -eq 1 ] && one_line_err || no "bad shape: exit $rc"

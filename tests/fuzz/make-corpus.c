@@ -31,8 +31,8 @@ static int save_gb(const char *dir, const char *name, struct gguf_builder *gb, u
 	return r;
 }
 
-static const struct gb_lm_shape lm = { "CA", 32, 2, 1, 32, 32 };
-static const struct gb_vision_shape vis = { 32, 32, 1, 2, 32, 32, true, 2, 4 };
+static const struct model_gen_shape micro = { "micro", "CA", 32, 2, 1, 32, 32, 4096,
+					      32, 32, 1, 2, 32, 2, 4 };
 
 int main(int argc, char **argv)
 {
@@ -55,23 +55,24 @@ int main(int argc, char **argv)
 	gb_tensor(gb, "b", TENSOR_F16, 1, ne, true);
 	r |= save_gb(dir, "align64.gguf", gb, 64);
 
-	r |= save_gb(dir, "lfm2-micro-q4_0.gguf", gb_lfm2_lm(&lm, TENSOR_Q4_0), 32);
-	gb = gb_lfm2_lm(&lm, TENSOR_Q8_0);
+	r |= save_gb(dir, "lfm2-micro-q4_0.gguf", gb_lfm2(&micro, true, TENSOR_Q4_0), 32);
+	gb = gb_lfm2(&micro, true, TENSOR_Q8_0);
 	gb_tensor_remove(gb, "blk.1.attn_k.weight");
 	r |= save_gb(dir, "lfm2-missing-tensor.gguf", gb, 32);
-	gb = gb_lfm2_lm(&lm, TENSOR_Q4_0);
+	gb = gb_lfm2(&micro, true, TENSOR_Q4_0);
 	gb_tensor_reshape(gb, "blk.0.ffn_down.weight", TENSOR_Q4_0, 2, (const uint64_t[]){ 64, 32 });
 	r |= save_gb(dir, "lfm2-bad-shape.gguf", gb, 32);
-	gb = gb_lfm2_lm(&lm, TENSOR_Q4_0);
+	gb = gb_lfm2(&micro, true, TENSOR_Q4_0);
 	gb_kv_remove(gb, "lfm2.attention.head_count_kv");
 	gb_kv_u32(gb, "lfm2.attention.head_count_kv", 1);
 	r |= save_gb(dir, "lfm2-scalar-kv.gguf", gb, 32);
 
-	r |= save_gb(dir, "clip-micro-q8_0.gguf", gb_lfm2_mmproj(&vis, TENSOR_Q8_0), 32);
-	struct gb_vision_shape no_norm = vis;
-	no_norm.input_norm = false;
-	r |= save_gb(dir, "clip-micro-nonorm-q4_0.gguf", gb_lfm2_mmproj(&no_norm, TENSOR_Q4_0), 32);
-	gb = gb_lfm2_mmproj(&vis, TENSOR_Q8_0);
+	r |= save_gb(dir, "clip-micro-q8_0.gguf", gb_lfm2(&micro, false, TENSOR_Q8_0), 32);
+	gb = gb_lfm2(&micro, false, TENSOR_Q4_0);
+	gb_tensor_remove(gb, "mm.input_norm.weight");
+	gb_tensor_remove(gb, "mm.input_norm.bias");
+	r |= save_gb(dir, "clip-micro-nonorm-q4_0.gguf", gb, 32);
+	gb = gb_lfm2(&micro, false, TENSOR_Q8_0);
 	gb_tensor_reshape(gb, "mm.1.bias", TENSOR_F16, 1, (const uint64_t[]){ 32 });
 	r |= save_gb(dir, "clip-bad-type.gguf", gb, 32);
 

@@ -124,57 +124,37 @@ static double rng_normal(struct rng *r)
 
 /* ---- presets (spec §1.9 and /work/tiny-and-goldens.md) ----------------- */
 
-struct preset {
-	const char *name;
-	/* LM */
-	uint32_t n_layer, d, n_head, n_kv, ff, vocab, context_length;
-	uint32_t attn_layers; /* bit i set: layer i is attention */
-	/* vision + projector */
-	uint32_t v_width, v_ff, v_layers, v_heads, proj_hidden;
+static const struct model_gen_shape presets[] = {
+	{ "tiny", "CCACCA", 256, 4, 2, 512, 2048, 4096, 128, 256, 2, 2, 256, 16, 256 },
+	{ "450m", "CCACCACCACACACAC", 1024, 16, 8, 4608, 65536, 128000, 768, 3072, 12, 12, 2560,
+	  16, 256 },
+	{ "1.6b", "CCACCACCACACACAC", 2048, 32, 8, 8192, 65536, 128000, 1152, 4304, 26, 16, 2560,
+	  16, 256 },
 };
 
-static const struct preset presets[] = {
-	{ "tiny", 6, 256, 4, 2, 512, 2048, 4096, 1u << 2 | 1u << 5, 128, 256, 2, 2, 256 },
-	{ "450m", 16, 1024, 16, 8, 4608, 65536, 128000,
-	  1u << 2 | 1u << 5 | 1u << 8 | 1u << 10 | 1u << 12 | 1u << 14, 768, 3072, 12, 12, 2560 },
-	{ "1.6b", 16, 2048, 32, 8, 8192, 65536, 128000,
-	  1u << 2 | 1u << 5 | 1u << 8 | 1u << 10 | 1u << 12 | 1u << 14, 1152, 4304, 26, 16, 2560 },
-};
-
-#define HEAD_DIM 64
 #define L_CACHE 3
-#define PATCH 16
-#define N_POS 256
 #define N_SPECIAL 501
 
-/* LLAMA_FTYPE of a file whose main weights are of type t (spec §1.4). */
+/* The types a whole file may have and their LLAMA_FTYPE (spec §1.4). */
+static const struct {
+	uint32_t type, ftype;
+} file_types[] = {
+	{ TENSOR_F32, 0 }, { TENSOR_F16, 1 },  { TENSOR_Q4_0, 2 }, { TENSOR_Q4_1, 3 },
+	{ TENSOR_Q8_0, 7 }, { TENSOR_Q5_0, 8 }, { TENSOR_Q5_1, 9 }, { TENSOR_BF16, 32 },
+};
+
 static int file_type_of(uint32_t t, uint32_t *ftype)
 {
-	switch (t) {
-	case TENSOR_F32: *ftype = 0; return 0;
-	case TENSOR_F16: *ftype = 1; return 0;
-	case TENSOR_Q4_0: *ftype = 2; return 0;
-	case TENSOR_Q4_1: *ftype = 3; return 0;
-	case TENSOR_Q8_0: *ftype = 7; return 0;
-	case TENSOR_Q5_0: *ftype = 8; return 0;
-	case TENSOR_Q5_1: *ftype = 9; return 0;
-	case TENSOR_BF16: *ftype = 32; return 0;
-	default: return -EINVAL;
+	for (size_t i = 0; i < G_N_ELEMENTS(file_types); i++) {
+		if (file_types[i].type == t) {
+			*ftype = file_types[i].ftype;
+			return 0;
+		}
 	}
+	return -EINVAL;
 }
 
 /* ---- tensors ---------------------------------------------------------- */
-
-enum init { INIT_NORMAL, INIT_NORM_WEIGHT, INIT_BIAS };
-
-struct tensor_spec {
-	char name[64];
-	uint32_t n_dims;
-	uint64_t ne[4];
-	uint32_t type;
-	enum init init;
-	float std; /* INIT_NORMAL */
-};
 
 static bool small_quant(uint32_t t)
 {
@@ -184,7 +164,7 @@ static bool small_quant(uint32_t t)
 /* Tensor type rules of spec §2.9 and the tiny-model contract: 1-D, conv taps
  * and position embedding F32; the tied head Q6_K in 4/5-bit files; patch
  * embedding F16 only in F16 files; a row that is not whole blocks F16. */
-static uint32_t lm_type_for(const struct tensor_spec *t, uint32_t lm_type)
+static uint32_t lm_type_for(const struct model_gen_tensor *t, uint32_t lm_type)
 {
 	if (t->n_dims == 1 || g_str_has_suffix(t->name, "shortconv.conv.weight"))
 		return TENSOR_F32;
@@ -196,7 +176,7 @@ static uint32_t lm_type_for(const struct tensor_spec *t, uint32_t lm_type)
 	return type;
 }
 
-static uint32_t mm_type_for(const struct tensor_spec *t, uint32_t mm_type)
+static uint32_t mm_type_for(const struct model_gen_tensor *t, uint32_t mm_type)
 {
 	if (t->n_dims == 1 || strcmp(t->name, "v.position_embd.weight") == 0)
 		return TENSOR_F32;
@@ -207,13 +187,14 @@ static uint32_t mm_type_for(const struct tensor_spec *t, uint32_t mm_type)
 	return mm_type;
 }
 
-static void add_spec(GArray *specs, enum init init, float std, uint32_t n_dims, uint64_t ne0,
-		     uint64_t ne1, const char *fmt, ...) G_GNUC_PRINTF(7, 8);
+static void add_spec(GArray *specs, enum model_gen_init init, float std, uint32_t n_dims,
+		     uint64_t ne0, uint64_t ne1, const char *fmt, ...) G_GNUC_PRINTF(7, 8);
 
-static void add_spec(GArray *specs, enum init init, float std, uint32_t n_dims, uint64_t ne0,
-		     uint64_t ne1, const char *fmt, ...)
+static void add_spec(GArray *specs, enum model_gen_init init, float std, uint32_t n_dims,
+		     uint64_t ne0, uint64_t ne1, const char *fmt, ...)
 {
-	struct tensor_spec t = { .n_dims = n_dims, .ne = { ne0, ne1, 1, 1 }, .init = init, .std = std };
+	struct model_gen_tensor t = { .n_dims = n_dims, .ne = { ne0, ne1, 1, 1 }, .init = init,
+				      .std = std };
 	va_list ap;
 	va_start(ap, fmt);
 	g_vsnprintf(t.name, sizeof t.name, fmt, ap);
@@ -223,29 +204,30 @@ static void add_spec(GArray *specs, enum init init, float std, uint32_t n_dims, 
 
 /* A linear layer [in, out]: N(0, 1/in). */
 #define LINEAR(specs, in, out, ...) \
-	add_spec(specs, INIT_NORMAL, (float)(1.0 / sqrt((double)(in))), 2, in, out, __VA_ARGS__)
-#define NORM_W(specs, n, ...) add_spec(specs, INIT_NORM_WEIGHT, 0, 1, n, 1, __VA_ARGS__)
-#define BIAS(specs, n, ...) add_spec(specs, INIT_BIAS, 0, 1, n, 1, __VA_ARGS__)
+	add_spec(specs, MODEL_GEN_NORMAL, (float)(1.0 / sqrt((double)(in))), 2, in, out, __VA_ARGS__)
+#define NORM_W(specs, n, ...) add_spec(specs, MODEL_GEN_NORM_WEIGHT, 0, 1, n, 1, __VA_ARGS__)
+#define BIAS(specs, n, ...) add_spec(specs, MODEL_GEN_BIAS, 0, 1, n, 1, __VA_ARGS__)
 
-static GArray *lm_specs(const struct preset *p, uint32_t lm_type)
+static GArray *lm_specs(const struct model_gen_shape *p, uint32_t lm_type)
 {
-	GArray *s = g_array_new(FALSE, TRUE, sizeof(struct tensor_spec));
-	const uint64_t d = p->d, ff = p->ff;
-	add_spec(s, INIT_NORMAL, (float)(4.0 / sqrt((double)d)), 2, d, p->vocab, "token_embd.weight");
-	for (uint32_t i = 0; i < p->n_layer; i++) {
+	GArray *s = g_array_new(FALSE, TRUE, sizeof(struct model_gen_tensor));
+	const uint64_t d = p->d, ff = p->ff, hd = p->d / p->n_head;
+	add_spec(s, MODEL_GEN_NORMAL, (float)(4.0 / sqrt((double)d)), 2, d, p->vocab,
+		 "token_embd.weight");
+	for (uint32_t i = 0; p->kinds[i]; i++) {
 		NORM_W(s, d, "blk.%u.attn_norm.weight", i);
-		if (p->attn_layers >> i & 1) {
-			LINEAR(s, d, p->n_head * HEAD_DIM, "blk.%u.attn_q.weight", i);
-			LINEAR(s, d, p->n_kv * HEAD_DIM, "blk.%u.attn_k.weight", i);
-			LINEAR(s, d, p->n_kv * HEAD_DIM, "blk.%u.attn_v.weight", i);
-			LINEAR(s, p->n_head * HEAD_DIM, d, "blk.%u.attn_output.weight", i);
-			NORM_W(s, HEAD_DIM, "blk.%u.attn_q_norm.weight", i);
-			NORM_W(s, HEAD_DIM, "blk.%u.attn_k_norm.weight", i);
+		if (p->kinds[i] == 'A') {
+			LINEAR(s, d, p->n_head * hd, "blk.%u.attn_q.weight", i);
+			LINEAR(s, d, p->n_kv * hd, "blk.%u.attn_k.weight", i);
+			LINEAR(s, d, p->n_kv * hd, "blk.%u.attn_v.weight", i);
+			LINEAR(s, p->n_head * hd, d, "blk.%u.attn_output.weight", i);
+			NORM_W(s, hd, "blk.%u.attn_q_norm.weight", i);
+			NORM_W(s, hd, "blk.%u.attn_k_norm.weight", i);
 		} else {
 			LINEAR(s, d, 3 * d, "blk.%u.shortconv.in_proj.weight", i);
 			/* depthwise taps [L_cache, d]: three taps per channel */
-			add_spec(s, INIT_NORMAL, (float)(1.0 / sqrt((double)L_CACHE)), 2, L_CACHE, d,
-				 "blk.%u.shortconv.conv.weight", i);
+			add_spec(s, MODEL_GEN_NORMAL, (float)(1.0 / sqrt((double)L_CACHE)), 2, L_CACHE,
+				 d, "blk.%u.shortconv.conv.weight", i);
 			LINEAR(s, d, d, "blk.%u.shortconv.out_proj.weight", i);
 		}
 		NORM_W(s, d, "blk.%u.ffn_norm.weight", i);
@@ -255,24 +237,24 @@ static GArray *lm_specs(const struct preset *p, uint32_t lm_type)
 	}
 	NORM_W(s, d, "token_embd_norm.weight"); /* the final norm (spec §1.6) */
 	for (guint i = 0; i < s->len; i++) {
-		struct tensor_spec *t = &g_array_index(s, struct tensor_spec, i);
+		struct model_gen_tensor *t = &g_array_index(s, struct model_gen_tensor, i);
 		t->type = lm_type_for(t, lm_type);
 	}
 	return s;
 }
 
-static GArray *mm_specs(const struct preset *p, uint32_t mm_type)
+static GArray *mm_specs(const struct model_gen_shape *p, uint32_t mm_type)
 {
-	GArray *s = g_array_new(FALSE, TRUE, sizeof(struct tensor_spec));
+	GArray *s = g_array_new(FALSE, TRUE, sizeof(struct model_gen_tensor));
 	const uint64_t D = p->v_width, F = p->v_ff, P = p->proj_hidden, d = p->d;
-	/* patch embedding [16, 16, 3, D]: a linear layer over 768 inputs */
-	add_spec(s, INIT_NORMAL, (float)(1.0 / sqrt(3.0 * PATCH * PATCH)), 4, PATCH, PATCH,
-		 "v.patch_embd.weight");
-	struct tensor_spec *pe = &g_array_index(s, struct tensor_spec, s->len - 1);
+	/* patch embedding [patch, patch, 3, D]: a linear layer over 3·patch² inputs */
+	add_spec(s, MODEL_GEN_NORMAL, (float)(1.0 / sqrt(3.0 * p->patch * p->patch)), 4, p->patch,
+		 p->patch, "v.patch_embd.weight");
+	struct model_gen_tensor *pe = &g_array_index(s, struct model_gen_tensor, s->len - 1);
 	pe->ne[2] = 3;
 	pe->ne[3] = D;
 	BIAS(s, D, "v.patch_embd.bias");
-	add_spec(s, INIT_NORMAL, 0.1f, 2, D, N_POS, "v.position_embd.weight");
+	add_spec(s, MODEL_GEN_NORMAL, 0.1f, 2, D, p->n_pos, "v.position_embd.weight");
 	for (uint32_t i = 0; i < p->v_layers; i++) {
 		NORM_W(s, D, "v.blk.%u.ln1.weight", i);
 		BIAS(s, D, "v.blk.%u.ln1.bias", i);
@@ -297,19 +279,19 @@ static GArray *mm_specs(const struct preset *p, uint32_t mm_type)
 	LINEAR(s, P, d, "mm.2.weight");
 	BIAS(s, d, "mm.2.bias");
 	for (guint i = 0; i < s->len; i++) {
-		struct tensor_spec *t = &g_array_index(s, struct tensor_spec, i);
+		struct model_gen_tensor *t = &g_array_index(s, struct model_gen_tensor, i);
 		t->type = mm_type_for(t, mm_type);
 	}
 	return s;
 }
 
-static float init_value(const struct tensor_spec *t, struct rng *r)
+static float init_value(const struct model_gen_tensor *t, struct rng *r)
 {
 	double n = rng_normal(r);
 	switch (t->init) {
-	case INIT_NORM_WEIGHT:
+	case MODEL_GEN_NORM_WEIGHT:
 		return (float)(1.0 + 0.1 * n);
-	case INIT_BIAS:
+	case MODEL_GEN_BIAS:
 		return (float)(0.02 * n);
 	default:
 		return (float)(t->std * n);
@@ -364,49 +346,139 @@ static char *special_token_text(uint32_t id)
 	return g_strdup(tail[id - 497]);
 }
 
-struct vocab {
-	GPtrArray *tokens; /* char *, owned */
-	GArray *types;     /* int32_t */
-	GPtrArray *merges; /* char *, owned */
-};
 
-static void vocab_clear(struct vocab *v)
+static void token_add(struct model_gen_layout *l, char *text, int32_t type)
 {
-	if (v->tokens)
-		g_ptr_array_unref(v->tokens);
-	if (v->types)
-		g_array_free(v->types, TRUE);
-	if (v->merges)
-		g_ptr_array_unref(v->merges);
+	g_ptr_array_add(l->tokens, text);
+	g_array_append_val(l->token_types, type);
 }
 
-static int vocab_build(uint32_t n_vocab, struct vocab *v)
+static int vocab_build(struct model_gen_layout *l, uint32_t n_vocab)
 {
-	v->tokens = g_ptr_array_new_with_free_func(g_free);
-	v->types = g_array_new(FALSE, FALSE, sizeof(int32_t));
-	for (uint32_t id = 0; id < N_SPECIAL; id++) {
-		int32_t type = TOKEN_CONTROL;
-		g_ptr_array_add(v->tokens, special_token_text(id));
-		g_array_append_val(v->types, type);
-	}
+	l->tokens = g_ptr_array_new_with_free_func(g_free);
+	l->token_types = g_array_new(FALSE, FALSE, sizeof(int32_t));
+	for (uint32_t id = 0; id < N_SPECIAL; id++)
+		token_add(l, special_token_text(id), TOKEN_CONTROL);
 	size_t n_lines;
 	const char *const *lines = bpe_corpus_lines(&n_lines);
 	GPtrArray *bpe = NULL;
-	int rc = bpe_train(lines, n_lines, n_vocab - N_SPECIAL, &bpe, &v->merges);
+	int rc = bpe_train(lines, n_lines, n_vocab - N_SPECIAL, &bpe, &l->merges);
 	if (rc)
 		return rc;
-	for (guint i = 0; i < bpe->len; i++) {
-		int32_t type = TOKEN_NORMAL;
-		g_ptr_array_add(v->tokens, g_strdup(bpe->pdata[i]));
-		g_array_append_val(v->types, type);
-	}
+	for (guint i = 0; i < bpe->len; i++)
+		token_add(l, g_strdup(bpe->pdata[i]), TOKEN_NORMAL);
 	g_ptr_array_unref(bpe);
-	while (v->tokens->len < n_vocab) {
-		int32_t type = TOKEN_UNUSED;
-		g_ptr_array_add(v->tokens, g_strdup_printf("[PAD%u]", v->tokens->len));
-		g_array_append_val(v->types, type);
-	}
+	while (l->tokens->len < n_vocab)
+		token_add(l, g_strdup_printf("[PAD%u]", l->tokens->len), TOKEN_UNUSED);
 	return 0;
+}
+
+/* ---- keys (spec §1.5, §1.7, §5.3) -------------------------------------- */
+
+#define KV(key_, type_, ...)                                                                  \
+	do {                                                                                  \
+		struct model_gen_kv kv_ = { .key = key_, .type = GGUF_TYPE_##type_, __VA_ARGS__ }; \
+		g_array_append_val(l->kvs, kv_);                                              \
+	} while (0)
+
+static int lm_keys(struct model_gen_layout *l, const struct model_gen_shape *s, bool with_vocab)
+{
+	const uint32_t n_layer = (uint32_t)strlen(s->kinds);
+	for (uint32_t i = 0; i < n_layer; i++)
+		l->kv_heads[i] = s->kinds[i] == 'A' ? (int32_t)s->n_kv : 0;
+	KV("lfm2.block_count", UINT32, .u32 = n_layer);
+	KV("lfm2.context_length", UINT32, .u32 = s->context_length);
+	KV("lfm2.embedding_length", UINT32, .u32 = s->d);
+	KV("lfm2.feed_forward_length", UINT32, .u32 = s->ff);
+	KV("lfm2.attention.head_count", UINT32, .u32 = s->n_head);
+	KV("lfm2.attention.head_count_kv", ARRAY, .elem = GGUF_TYPE_INT32, .arr = l->kv_heads,
+	   .n = n_layer);
+	KV("lfm2.rope.freq_base", FLOAT32, .f32 = 1000000.0f);
+	KV("lfm2.attention.layer_norm_rms_epsilon", FLOAT32, .f32 = 1e-5f);
+	KV("lfm2.vocab_size", UINT32, .u32 = s->vocab);
+	KV("lfm2.shortconv.l_cache", UINT32, .u32 = L_CACHE);
+	KV("tokenizer.ggml.model", STRING, .str = "gpt2");
+	KV("tokenizer.ggml.pre", STRING, .str = "lfm2");
+	if (with_vocab) {
+		int rc = vocab_build(l, s->vocab);
+		if (rc)
+			return rc;
+		KV("tokenizer.ggml.tokens", ARRAY, .elem = GGUF_TYPE_STRING, .arr = l->tokens->pdata,
+		   .n = l->tokens->len);
+		KV("tokenizer.ggml.token_type", ARRAY, .elem = GGUF_TYPE_INT32,
+		   .arr = l->token_types->data, .n = l->token_types->len);
+		KV("tokenizer.ggml.merges", ARRAY, .elem = GGUF_TYPE_STRING, .arr = l->merges->pdata,
+		   .n = l->merges->len);
+	}
+	KV("tokenizer.ggml.bos_token_id", UINT32, .u32 = 1);
+	KV("tokenizer.ggml.eos_token_id", UINT32, .u32 = 7);
+	KV("tokenizer.ggml.padding_token_id", UINT32, .u32 = 0);
+	KV("tokenizer.ggml.add_bos_token", BOOL, .b = true);
+	KV("tokenizer.ggml.add_eos_token", BOOL, .b = false);
+	KV("tokenizer.chat_template", STRING, .str = chat_template);
+	return 0;
+}
+
+static void mm_keys(struct model_gen_layout *l, const struct model_gen_shape *s)
+{
+	static const float half3[3] = { 0.5f, 0.5f, 0.5f };
+	KV("clip.projector_type", STRING, .str = "lfm2");
+	KV("clip.has_vision_encoder", BOOL, .b = true);
+	KV("clip.use_gelu", BOOL, .b = true);
+	KV("clip.vision.projection_dim", UINT32, .u32 = s->d);
+	KV("clip.vision.image_size", UINT32, .u32 = 256);
+	KV("clip.vision.patch_size", UINT32, .u32 = s->patch);
+	KV("clip.vision.embedding_length", UINT32, .u32 = s->v_width);
+	KV("clip.vision.feed_forward_length", UINT32, .u32 = s->v_ff);
+	KV("clip.vision.block_count", UINT32, .u32 = s->v_layers);
+	KV("clip.vision.attention.head_count", UINT32, .u32 = s->v_heads);
+	KV("clip.vision.attention.layer_norm_epsilon", FLOAT32, .f32 = 1e-6f);
+	KV("clip.vision.image_mean", ARRAY, .elem = GGUF_TYPE_FLOAT32, .arr = half3, .n = 3);
+	KV("clip.vision.image_std", ARRAY, .elem = GGUF_TYPE_FLOAT32, .arr = half3, .n = 3);
+	KV("clip.vision.projector.scale_factor", UINT32, .u32 = 2);
+}
+
+int model_gen_layout_create(const struct model_gen_shape *s, bool lm, uint32_t type,
+			    bool with_vocab, struct model_gen_layout **out)
+{
+	uint32_t ftype;
+	*out = NULL;
+	if (file_type_of(type, &ftype) < 0 || strlen(s->kinds) > 64)
+		return -EINVAL;
+	struct model_gen_layout *l = g_new0(struct model_gen_layout, 1);
+	l->kvs = g_array_new(FALSE, TRUE, sizeof(struct model_gen_kv));
+	l->tensors = lm ? lm_specs(s, type) : mm_specs(s, type);
+	g_snprintf(l->name, sizeof l->name, "captiond test model %s", s->name);
+	KV("general.architecture", STRING, .str = lm ? "lfm2" : "clip");
+	KV("general.type", STRING, .str = lm ? "model" : "mmproj");
+	KV("general.name", STRING, .str = l->name);
+	KV("general.file_type", UINT32, .u32 = ftype);
+	KV("general.quantization_version", UINT32, .u32 = 2);
+	int rc = 0;
+	if (lm)
+		rc = lm_keys(l, s, with_vocab);
+	else
+		mm_keys(l, s);
+	if (rc < 0)
+		model_gen_layout_destroy(l);
+	else
+		*out = l;
+	return rc;
+}
+
+void model_gen_layout_destroy(struct model_gen_layout *l)
+{
+	if (!l)
+		return;
+	g_array_free(l->kvs, TRUE);
+	g_array_free(l->tensors, TRUE);
+	if (l->tokens)
+		g_ptr_array_unref(l->tokens);
+	if (l->token_types)
+		g_array_free(l->token_types, TRUE);
+	if (l->merges)
+		g_ptr_array_unref(l->merges);
+	g_free(l);
 }
 
 /* ---- writing ---------------------------------------------------------- */
@@ -418,89 +490,22 @@ static int vocab_build(uint32_t n_vocab, struct vocab *v)
 			goto out;  \
 	} while (0)
 
-static int lm_keys(struct gguf_writer *w, const struct preset *p, uint32_t lm_type)
+static int add_kv(struct gguf_writer *w, const struct model_gen_kv *kv)
 {
-	int rc;
-	uint32_t ftype;
-	struct vocab v = { 0 };
-	int32_t kv_heads[32];
-	TRY(file_type_of(lm_type, &ftype));
-	if (p->n_layer > G_N_ELEMENTS(kv_heads))
-		return -EINVAL;
-	TRY(gguf_writer_add_str(w, "general.architecture", "lfm2"));
-	TRY(gguf_writer_add_str(w, "general.type", "model"));
-	char *name = g_strdup_printf("captiond test model %s", p->name);
-	rc = gguf_writer_add_str(w, "general.name", name);
-	g_free(name);
-	if (rc)
-		goto out;
-	TRY(gguf_writer_add_u32(w, "general.file_type", ftype));
-	TRY(gguf_writer_add_u32(w, "general.quantization_version", 2));
-	TRY(gguf_writer_add_u32(w, "lfm2.block_count", p->n_layer));
-	TRY(gguf_writer_add_u32(w, "lfm2.context_length", p->context_length));
-	TRY(gguf_writer_add_u32(w, "lfm2.embedding_length", p->d));
-	TRY(gguf_writer_add_u32(w, "lfm2.feed_forward_length", p->ff));
-	TRY(gguf_writer_add_u32(w, "lfm2.attention.head_count", p->n_head));
-	for (uint32_t i = 0; i < p->n_layer; i++)
-		kv_heads[i] = (p->attn_layers >> i & 1) ? (int32_t)p->n_kv : 0;
-	TRY(gguf_writer_add_array(w, "lfm2.attention.head_count_kv", GGUF_TYPE_INT32, kv_heads,
-				  p->n_layer));
-	TRY(gguf_writer_add_f32(w, "lfm2.rope.freq_base", 1000000.0f));
-	TRY(gguf_writer_add_f32(w, "lfm2.attention.layer_norm_rms_epsilon", 1e-5f));
-	TRY(gguf_writer_add_u32(w, "lfm2.vocab_size", p->vocab));
-	TRY(gguf_writer_add_u32(w, "lfm2.shortconv.l_cache", L_CACHE));
-
-	TRY(vocab_build(p->vocab, &v));
-	TRY(gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2"));
-	TRY(gguf_writer_add_str(w, "tokenizer.ggml.pre", "lfm2"));
-	TRY(gguf_writer_add_str_array(w, "tokenizer.ggml.tokens",
-				      (const char *const *)v.tokens->pdata, v.tokens->len));
-	TRY(gguf_writer_add_array(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v.types->data,
-				  v.types->len));
-	TRY(gguf_writer_add_str_array(w, "tokenizer.ggml.merges",
-				      (const char *const *)v.merges->pdata, v.merges->len));
-	TRY(gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", 1));
-	TRY(gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 7));
-	TRY(gguf_writer_add_u32(w, "tokenizer.ggml.padding_token_id", 0));
-	TRY(gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", true));
-	TRY(gguf_writer_add_bool(w, "tokenizer.ggml.add_eos_token", false));
-	TRY(gguf_writer_add_str(w, "tokenizer.chat_template", chat_template));
-out:
-	vocab_clear(&v);
-	return rc;
-}
-
-static int mm_keys(struct gguf_writer *w, const struct preset *p, uint32_t mm_type)
-{
-	int rc;
-	uint32_t ftype;
-	static const float half3[3] = { 0.5f, 0.5f, 0.5f };
-	TRY(file_type_of(mm_type, &ftype));
-	TRY(gguf_writer_add_str(w, "general.architecture", "clip"));
-	TRY(gguf_writer_add_str(w, "general.type", "mmproj"));
-	char *name = g_strdup_printf("captiond test model %s", p->name);
-	rc = gguf_writer_add_str(w, "general.name", name);
-	g_free(name);
-	if (rc)
-		goto out;
-	TRY(gguf_writer_add_u32(w, "general.file_type", ftype));
-	TRY(gguf_writer_add_u32(w, "general.quantization_version", 2));
-	TRY(gguf_writer_add_str(w, "clip.projector_type", "lfm2"));
-	TRY(gguf_writer_add_bool(w, "clip.has_vision_encoder", true));
-	TRY(gguf_writer_add_bool(w, "clip.use_gelu", true));
-	TRY(gguf_writer_add_u32(w, "clip.vision.projection_dim", p->d));
-	TRY(gguf_writer_add_u32(w, "clip.vision.image_size", 256));
-	TRY(gguf_writer_add_u32(w, "clip.vision.patch_size", PATCH));
-	TRY(gguf_writer_add_u32(w, "clip.vision.embedding_length", p->v_width));
-	TRY(gguf_writer_add_u32(w, "clip.vision.feed_forward_length", p->v_ff));
-	TRY(gguf_writer_add_u32(w, "clip.vision.block_count", p->v_layers));
-	TRY(gguf_writer_add_u32(w, "clip.vision.attention.head_count", p->v_heads));
-	TRY(gguf_writer_add_f32(w, "clip.vision.attention.layer_norm_epsilon", 1e-6f));
-	TRY(gguf_writer_add_array(w, "clip.vision.image_mean", GGUF_TYPE_FLOAT32, half3, 3));
-	TRY(gguf_writer_add_array(w, "clip.vision.image_std", GGUF_TYPE_FLOAT32, half3, 3));
-	TRY(gguf_writer_add_u32(w, "clip.vision.projector.scale_factor", 2));
-out:
-	return rc;
+	switch (kv->type) {
+	case GGUF_TYPE_UINT32:
+		return gguf_writer_add_u32(w, kv->key, kv->u32);
+	case GGUF_TYPE_FLOAT32:
+		return gguf_writer_add_f32(w, kv->key, kv->f32);
+	case GGUF_TYPE_BOOL:
+		return gguf_writer_add_bool(w, kv->key, kv->b);
+	case GGUF_TYPE_STRING:
+		return gguf_writer_add_str(w, kv->key, kv->str);
+	default:
+		if (kv->elem == GGUF_TYPE_STRING)
+			return gguf_writer_add_str_array(w, kv->key, kv->arr, kv->n);
+		return gguf_writer_add_array(w, kv->key, kv->elem, kv->arr, kv->n);
+	}
 }
 
 /* Generates, converts and writes every tensor's payload, a few rows at a
@@ -512,7 +517,7 @@ static int write_tensors(struct gguf_writer *w, FILE *fp, const GArray *specs, u
 	float *rows = NULL;
 	uint8_t *packed = NULL;
 	for (guint i = 0; i < specs->len; i++) {
-		const struct tensor_spec *t = &g_array_index(specs, struct tensor_spec, i);
+		const struct model_gen_tensor *t = &g_array_index(specs, struct model_gen_tensor, i);
 		const uint64_t ne0 = t->ne[0], n_rows = t->ne[1] * t->ne[2] * t->ne[3];
 		uint64_t row_bytes;
 		TRY(tensor_row_bytes(t->type, ne0, &row_bytes));
@@ -543,7 +548,8 @@ out:
 	return rc;
 }
 
-static const struct preset *find_preset(const char *name)
+
+const struct model_gen_shape *model_gen_preset(const char *name)
 {
 	for (size_t i = 0; i < G_N_ELEMENTS(presets); i++)
 		if (name && strcmp(presets[i].name, name) == 0)
@@ -553,16 +559,14 @@ static const struct preset *find_preset(const char *name)
 
 bool model_gen_preset_known(const char *preset)
 {
-	return find_preset(preset) != NULL;
+	return model_gen_preset(preset) != NULL;
 }
 
 int model_gen_parse_type(const char *s, uint32_t *type)
 {
-	static const uint32_t allowed[] = { TENSOR_F32, TENSOR_F16, TENSOR_BF16, TENSOR_Q8_0,
-					    TENSOR_Q4_0, TENSOR_Q4_1, TENSOR_Q5_0, TENSOR_Q5_1 };
-	for (size_t i = 0; s && i < G_N_ELEMENTS(allowed); i++) {
-		if (strcmp(tensor_type_info(allowed[i])->name, s) == 0) {
-			*type = allowed[i];
+	for (size_t i = 0; s && i < G_N_ELEMENTS(file_types); i++) {
+		if (strcmp(tensor_type_info(file_types[i].type)->name, s) == 0) {
+			*type = file_types[i].type;
 			return 0;
 		}
 	}
@@ -571,17 +575,21 @@ int model_gen_parse_type(const char *s, uint32_t *type)
 
 /* Keys, infos, header and payloads into path; the file is removed again if
  * anything fails so no half-written model is left behind. */
-static int write_file(const char *path, const struct preset *p, const struct model_gen_options *o,
-		      bool lm)
+static int write_file(const char *path, const struct model_gen_options *o, bool lm)
 {
-	int rc;
+	int rc = -EINVAL;
 	FILE *fp = NULL;
 	char *buf = NULL;
-	GArray *specs = lm ? lm_specs(p, o->lm_type) : mm_specs(p, o->mm_type);
+	struct model_gen_layout *l = NULL;
 	struct gguf_writer *w = gguf_writer_create();
-	TRY(lm ? lm_keys(w, p, o->lm_type) : mm_keys(w, p, o->mm_type));
-	for (guint i = 0; i < specs->len; i++) {
-		const struct tensor_spec *t = &g_array_index(specs, struct tensor_spec, i);
+	const struct model_gen_shape *s = model_gen_preset(o->preset);
+	if (!s)
+		goto out;
+	TRY(model_gen_layout_create(s, lm, lm ? o->lm_type : o->mm_type, true, &l));
+	for (guint i = 0; i < l->kvs->len; i++)
+		TRY(add_kv(w, &g_array_index(l->kvs, struct model_gen_kv, i)));
+	for (guint i = 0; i < l->tensors->len; i++) {
+		const struct model_gen_tensor *t = &g_array_index(l->tensors, struct model_gen_tensor, i);
 		TRY(gguf_writer_add_tensor(w, t->name, t->n_dims, t->ne, t->type));
 	}
 	fp = fopen(path, "wb");
@@ -593,7 +601,7 @@ static int write_file(const char *path, const struct preset *p, const struct mod
 	buf = g_malloc(1u << 22);
 	setvbuf(fp, buf, _IOFBF, 1u << 22);
 	TRY(gguf_writer_write_header(w, fp));
-	TRY(write_tensors(w, fp, specs, o->seed, o->verbose));
+	TRY(write_tensors(w, fp, l->tensors, o->seed, o->verbose));
 	if (fflush(fp) != 0)
 		rc = -EIO;
 out:
@@ -603,33 +611,31 @@ out:
 		remove(path);
 	g_free(buf);
 	gguf_writer_destroy(w);
-	g_array_free(specs, TRUE);
+	model_gen_layout_destroy(l);
 	return rc;
 }
 
 int model_gen_write_lm(const struct model_gen_options *o, const char *path)
 {
-	const struct preset *p = find_preset(o->preset);
-	return p ? write_file(path, p, o, true) : -EINVAL;
+	return write_file(path, o, true);
 }
 
 int model_gen_write_mmproj(const struct model_gen_options *o, const char *path)
 {
-	const struct preset *p = find_preset(o->preset);
-	return p ? write_file(path, p, o, false) : -EINVAL;
+	return write_file(path, o, false);
 }
 
 int model_gen_values(const char *preset, uint64_t seed, const char *name, uint64_t first,
 		     float *out, uint64_t n)
 {
-	const struct preset *p = find_preset(preset);
+	const struct model_gen_shape *p = model_gen_preset(preset);
 	if (!p)
 		return -EINVAL;
 	int rc = -ENOENT;
 	for (int lm = 0; lm < 2 && rc == -ENOENT; lm++) {
 		GArray *specs = lm ? lm_specs(p, TENSOR_F32) : mm_specs(p, TENSOR_F32);
 		for (guint i = 0; i < specs->len; i++) {
-			const struct tensor_spec *t = &g_array_index(specs, struct tensor_spec, i);
+			const struct model_gen_tensor *t = &g_array_index(specs, struct model_gen_tensor, i);
 			if (strcmp(t->name, name) != 0)
 				continue;
 			uint64_t total = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];

@@ -1,22 +1,32 @@
 #!/bin/sh
-# tests/test-inspect-tiny.sh MAKE_MODEL CAPTIONCTL — captionctl inspect reads
-# make-model's tiny LM (Q4_0) and mmproj (Q8_0) and reports the preset's
-# hyperparameters (/work/tiny-and-goldens.md) and, per tensor type, the
-# tensor count and bytes that the spec's tensor tables (§1.6, §1.8) and block
-# sizes (§2.1) give for those shapes.
+# tests/test-inspect-preset.sh PRESET MAKE_MODEL CAPTIONCTL — captionctl
+# inspect reads make-model's LM (Q4_0) and mmproj (Q8_0) of PRESET (tiny, or
+# 450m: the exact shapes of LFM2-VL-450M, spec §1.9) and reports the preset's
+# hyperparameters and, per tensor type, the tensor count and bytes that the
+# spec's tensor tables (§1.6, §1.8) and block sizes (§2.1) give for those
+# shapes (for 450m: the 216.9 MB / 105.1 MB payloads of spec §8.2).
 set -eu
-make_model=$1
-ctl=$2
+preset=$1
+make_model=$2
+ctl=$3
 command -v python3 >/dev/null || { echo "SKIP: python3 absent" >&2; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$make_model" --preset tiny --lm-type Q4_0 --mmproj-type Q8_0 --lm "$tmp/lm.gguf" --mmproj "$tmp/mm.gguf"
+"$make_model" --preset "$preset" --lm-type Q4_0 --mmproj-type Q8_0 --lm "$tmp/lm.gguf" --mmproj "$tmp/mm.gguf"
 "$ctl" inspect --json "$tmp/lm.gguf" >"$tmp/lm.json"
 "$ctl" inspect --json "$tmp/mm.gguf" >"$tmp/mm.json"
-python3 - "$tmp/lm.json" "$tmp/mm.json" <<'PY'
+python3 - "$tmp/lm.json" "$tmp/mm.json" "$preset" <<'PY'
 import json, sys
 lm = json.load(open(sys.argv[1]))
 mm = json.load(open(sys.argv[2]))
+# (d, ff, vocab, heads, kv heads, layer kinds, context) and
+# (vision width, ff, layers, heads, projector hidden, LM width).
+PRESETS = {
+    "tiny": ((256, 512, 2048, 4, 2, "CCACCA", 4096), (128, 256, 2, 2, 256, 256)),
+    "450m": ((1024, 4608, 65536, 16, 8, "CCACCACCACACACAC", 128000), (768, 3072, 12, 12, 2560, 1024)),
+}
+(d, ff, V, nh, nkv, kinds, ctx), (D, F, L, vh, P, dm) = PRESETS[sys.argv[3]]
+hd = 64
 fails = []
 def want(what, got, exp):
     if got != exp:
@@ -36,11 +46,9 @@ def tally(tensors):
         t["bytes"] += n // e * b
     return out
 
-# LM preset: 6 layers CCACCA, d 256, 4 heads (head_dim 64), 2 KV heads, ff 512, vocab 2048.
-d, ff, V, hd, nh, nkv, kinds = 256, 512, 2048, 64, 4, 2, "CCACCA"
 hp = lm["hparams"]
-for k, v in dict(n_layer=6, layers=kinds, n_attention_layers=2, d_model=d, d_ff=ff, n_head=nh,
-                 n_head_kv=nkv, head_dim=hd, n_vocab=V, l_cache=3, context_length=4096,
+for k, v in dict(n_layer=len(kinds), layers=kinds, n_attention_layers=kinds.count("A"), d_model=d,
+                 d_ff=ff, n_head=nh, n_head_kv=nkv, head_dim=hd, n_vocab=V, l_cache=3, context_length=ctx,
                  bos_id=1, eos_id=7, pad_id=0, add_bos=True).items():
     want(f"lm {k}", hp.get(k), v)
 want("lm rms_eps", round(hp["rms_eps"], 12), 1e-5)
@@ -59,11 +67,9 @@ want("lm types", lm["types"], tally(t))
 want("lm tensor_count", lm["tensor_count"], len(t))
 want("lm tensor_bytes", lm["tensor_bytes"], sum(x["bytes"] for x in tally(t).values()))
 
-# mmproj preset: width 128, ff 256, 2 layers, 2 heads, patch 16, 16x16 positions,
-# projection 256, scale 2, projector LayerNorm, hidden 256, eps 1e-6, mean/std 0.5.
-D, F, L, P, dm = 128, 256, 2, 256, 256
+# mmproj: patch 16, 16x16 positions, scale 2, projector LayerNorm, eps 1e-6, mean/std 0.5.
 hp = mm["hparams"]
-for k, v in dict(patch_size=16, width=D, d_ff=F, n_layer=L, n_head=2, head_dim=64, n_pos=256,
+for k, v in dict(patch_size=16, width=D, d_ff=F, n_layer=L, n_head=vh, head_dim=D // vh, n_pos=256,
                  pos_grid=16, image_size=256, projection_dim=dm, scale_factor=2, proj_hidden=P,
                  has_input_norm=True, use_gelu=True, image_mean=[0.5] * 3, image_std=[0.5] * 3).items():
     want(f"mmproj {k}", hp.get(k), v)
@@ -82,4 +88,4 @@ for f in fails:
     print("FAIL:", f, file=sys.stderr)
 sys.exit(1 if fails else 0)
 PY
-echo "test-inspect-tiny: ok"
+echo "test-inspect-preset $preset: ok"
