@@ -20,13 +20,14 @@ static int ctl_version_main(int argc, char **argv)
 
 static const struct subcommand subcommands[] = {
 	/* keep sorted by name */
-	{ "bench", ctl_bench_main, "benchmarks printing JSON (tokenizer)" },
-	{ "watch", ctl_watch_main, "print captions from captiond's socket as they come" },
-	{ "status", ctl_status_main, "print captiond's per-stream counters, rates and latencies" },
+	{ "bench", ctl_bench_main, "benchmarks printing JSON (tokenizer, lm, vision, caption)" },
 	{ "caption", ctl_caption_main, "caption PNG/JPEG files (one line each) with an LM and an mmproj" },
+	{ "generate", ctl_generate_main, "text generation with the LM on the GPU" },
 	{ "inspect", ctl_inspect_main, "show a GGUF file's architecture, hyperparameters and tensors" },
+	{ "status", ctl_status_main, "print captiond's per-stream counters, rates and latencies" },
 	{ "tokenize", ctl_tokenize_main, "text to token ids and back with a model's tokenizer" },
 	{ "version", ctl_version_main, "print the version" },
+	{ "watch", ctl_watch_main, "print captions from captiond's socket as they come" },
 };
 
 static void usage(FILE *out)

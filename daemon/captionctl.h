@@ -7,8 +7,17 @@
 #ifndef CAPTIOND_DAEMON_CAPTIONCTL_H
 #define CAPTIOND_DAEMON_CAPTIONCTL_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+
 int ctl_bench_main(int argc, char **argv);
 int ctl_caption_main(int argc, char **argv);
+int ctl_bench_vision_main(int argc, char **argv);  /* daemon/ctl_bench_vision.c */
+int ctl_bench_caption_main(int argc, char **argv);
+
+int ctl_generate_main(int argc, char **argv);
 int ctl_inspect_main(int argc, char **argv);
 int ctl_tokenize_main(int argc, char **argv);
 int ctl_watch_main(int argc, char **argv);
@@ -32,6 +41,28 @@ struct ctl_gpu {
 int ctl_gpu_open(struct ctl_gpu *g);
 void ctl_gpu_close(struct ctl_gpu *g);
 
+/* The LM on the Vulkan engine (ctl_generate.c): device (CAPTIOND_VK_*
+ * knobs), pipelines (cache in $XDG_CACHE_HOME/captiond), staging ring,
+ * weights uploaded, tokenizer. open prints the reason on failure. */
+struct gpu_device;
+struct gpu_pipelines;
+struct gpu_staging;
+struct gpu_lm;
+struct lm_model;
+struct ctl_lm {
+	struct gpu_device *dev;
+	struct gpu_pipelines *pipes;
+	struct gpu_staging *st;
+	struct gpu_lm *glm;
+	struct lm_model *model;
+	struct tokenizer *tok;
+};
+int ctl_lm_open(const char *path, struct ctl_lm *e);
+void ctl_lm_close(struct ctl_lm *e); /* safe on a zeroed or failed one */
+/* The chat layout of spec §5.1 for one text-only user turn. */
+int ctl_lm_chat_ids(struct tokenizer *tok, const char *user_text, GArray *ids);
+/* End-of-generation ids (spec §7.4): 7 and 2. */
+bool ctl_lm_is_eog(int32_t id);
 /* The caption socket (ctl_watch.c): $CAPTIOND_SOCKET or the default path;
  * connect (prints the reason, -errno); read one line into line (1), none
  * within timeout_ms (0), or the connection ended / a line over CTL_LINE_MAX

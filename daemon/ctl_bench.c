@@ -1,14 +1,18 @@
 /* daemon/ctl_bench.c — captionctl bench: benchmarks that print one JSON
- * object on stdout. One sub-benchmark per static function (tokenizer now;
- * lm, vision, caption later). Speed is measured here, never asserted. */
+ * object on stdout. One sub-benchmark per static function (tokenizer, lm;
+ * vision, caption later). Speed is measured here, never asserted. */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
 
 #include "daemon/captionctl.h"
+#include "model/lm_graph.h"
 #include "model/tokenizer.h"
+#include "vk/device.h"
+#include "vk/lfm2_lm.h"
 
 /* Multilingual text for the tokenizer: LFM2's languages, code, numbers,
  * emoji. Repeated with a counter to about 1 MiB so the measurement is not one
@@ -136,6 +140,234 @@ out:
 	return status;
 }
 
+/* ---------------------------------------------------------------- lm */
+
+/* The make-model tool of the build tree (tests/tools), next to captionctl's
+ * own directory (build/daemon/captionctl → build/tests/tools/make-model). */
+static gchar *default_make_model(void)
+{
+	gchar *self = g_file_read_link("/proc/self/exe", NULL);
+	if (!self)
+		return NULL;
+	gchar *dir = g_path_get_dirname(self);
+	gchar *p = g_build_filename(dir, "..", "tests", "tools", "make-model", NULL);
+	g_free(dir);
+	g_free(self);
+	return p;
+}
+
+/* The preset's LM of type in cache_dir, made by make-model when absent. */
+static gchar *bench_model(const char *tool, const char *cache_dir, const char *preset, const char *type)
+{
+	gchar *name = g_strdup_printf("lm-%s-%s-seed1.gguf", preset, type);
+	gchar *path = g_build_filename(cache_dir, name, NULL);
+	g_free(name);
+	if (g_file_test(path, G_FILE_TEST_IS_REGULAR))
+		return path;
+	g_mkdir_with_parents(cache_dir, 0755);
+	gchar *tmp = g_strconcat(path, ".part", NULL);
+	const gchar *argv[] = { tool, "--preset", preset, "--lm-type", type, "--seed", "1", "--lm", tmp, NULL };
+	gint status = -1;
+	GError *e = NULL;
+	fprintf(stderr, "captionctl bench lm: generating %s with %s\n", path, tool);
+	gboolean ok = g_spawn_sync(NULL, (gchar **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, &e) &&
+		      g_spawn_check_wait_status(status, NULL) && rename(tmp, path) == 0;
+	if (!ok) {
+		fprintf(stderr, "captionctl bench lm: make-model failed: %s\n", e ? e->message : "see above");
+		g_free(path);
+		path = NULL;
+	}
+	g_clear_error(&e);
+	g_free(tmp);
+	return path;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+#define BENCH_IMAGE_SLOTS 256
+#define BENCH_MAX_BATCH 32
+#define BENCH_DECODE_STEPS 32
+#define BENCH_WARMUP_STEPS 4
+#define BENCH_REPEATS 3
+
+static int bench_lm(int argc, char **argv)
+{
+	gchar *model = NULL, *preset = NULL, *type = NULL, *cache_dir = NULL, *tool = NULL;
+	GOptionEntry entries[] = {
+		{ "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "LM GGUF (default: generated from --preset/--type)", "LM.gguf" },
+		{ "preset", 'p', 0, G_OPTION_ARG_STRING, &preset, "make-model preset: 450m or 1.6b", "NAME" },
+		{ "type", 't', 0, G_OPTION_ARG_STRING, &type, "make-model LM type: F16, Q8_0, Q4_0", "TYPE" },
+		{ "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &cache_dir, "where generated models are kept", "DIR" },
+		{ "make-model", 0, 0, G_OPTION_ARG_FILENAME, &tool, "the make-model tool", "PATH" },
+		{ NULL, 0, 0, 0, NULL, NULL, NULL },
+	};
+	GOptionContext *octx = g_option_context_new("- LM prefill and decode speed on the GPU, as JSON");
+	GError *err = NULL;
+	struct ctl_lm e = { 0 };
+	struct lm_ctx *c = NULL;
+	struct lm_seq *seqs[BENCH_MAX_BATCH] = { 0 };
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int32_t));
+	float *rows = NULL;
+	int status = 2;
+
+	g_option_context_add_main_entries(octx, entries, NULL);
+	if (!g_option_context_parse(octx, &argc, &argv, &err)) {
+		fprintf(stderr, "captionctl bench lm: %s\n", err->message);
+		goto out;
+	}
+	bool gen = !model && preset && type && (!strcmp(preset, "450m") || !strcmp(preset, "1.6b")) &&
+		   (!strcmp(type, "F16") || !strcmp(type, "Q8_0") || !strcmp(type, "Q4_0"));
+	if (argc != 1 || (!model && !gen)) {
+		fprintf(stderr, "captionctl bench lm: usage: --preset 450m|1.6b --type F16|Q8_0|Q4_0 "
+				"[--cache-dir DIR] [--make-model PATH] | --model LM.gguf\n");
+		goto out;
+	}
+	status = 1;
+	if (!model) {
+		if (!cache_dir)
+			cache_dir = g_build_filename(g_get_user_cache_dir(), "captiond", "bench-models", NULL);
+		if (!tool)
+			tool = default_make_model();
+		if (!tool || !(model = bench_model(tool, cache_dir, preset, type)))
+			goto out;
+	}
+	double t_load = now_s();
+	if (ctl_lm_open(model, &e) < 0)
+		goto out;
+	t_load = now_s() - t_load;
+	const struct lfm2_lm_hparams *hp = lm_model_hparams(e.model);
+
+	/* The captioning prompt: spec §5.1 with one 256-slot image block. */
+	GString *text = g_string_new("<|startoftext|><|im_start|>user\n<|image_start|>");
+	for (int i = 0; i < BENCH_IMAGE_SLOTS; i++)
+		g_string_append(text, "<image>");
+	g_string_append(text, "<|image_end|>Describe this image.<|im_end|>\n<|im_start|>assistant\n");
+	int ret = tokenizer_encode(e.tok, text->str, text->len, TOKENIZER_PARSE_SPECIAL, ids);
+	g_string_free(text, TRUE);
+	int32_t image_id = tokenizer_find(e.tok, "<image>", strlen("<image>"));
+	uint32_t n_prompt = ids->len, n_img = 0;
+	for (uint32_t i = 0; i < n_prompt; i++)
+		n_img += g_array_index(ids, int32_t, i) == image_id;
+	if (ret < 0 || image_id < 0 || n_img != BENCH_IMAGE_SLOTS) {
+		fprintf(stderr, "captionctl bench lm: the vocabulary lacks the image tokens\n");
+		goto out;
+	}
+	/* Image rows of embedding-like size (deterministic). */
+	rows = g_new(float, (size_t)n_img * hp->d_model);
+	uint64_t st = 0x9e3779b97f4a7c15ull;
+	for (size_t i = 0; i < (size_t)n_img * hp->d_model; i++) {
+		st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+		rows[i] = (float)((double)(st >> 40) / (double)(1ull << 24) - 0.5) * 0.1f;
+	}
+	uint32_t n_ctx = n_prompt + BENCH_WARMUP_STEPS + BENCH_DECODE_STEPS + 8;
+	if ((ret = lm_ctx_create(e.model, BENCH_MAX_BATCH, n_ctx, n_prompt, BENCH_MAX_BATCH, &c)) < 0) {
+		fprintf(stderr, "captionctl bench lm: context: %s\n", g_strerror(-ret));
+		goto out;
+	}
+	struct lm_input pre = { .ids = (const int32_t *)ids->data, .n = n_prompt, .slot_rows = rows,
+				.n_slot_rows = n_img, .image_id = image_id };
+	int32_t next[BENCH_MAX_BATCH];
+
+	/* Prefill: one warm-up, then the median of BENCH_REPEATS (time to first
+	 * token = prefill + the argmax read back). */
+	double ttft[BENCH_REPEATS];
+	for (int r = -1; r < BENCH_REPEATS; r++) {
+		struct lm_seq *q = NULL;
+		if ((ret = lm_seq_acquire(c, &q)) < 0)
+			goto fail;
+		pre.seq = q;
+		double t0 = now_s();
+		ret = lm_ctx_step(c, &pre, 1, NULL, next);
+		double dt = now_s() - t0;
+		lm_seq_release(q);
+		if (ret < 0)
+			goto fail;
+		if (r >= 0)
+			ttft[r] = dt;
+	}
+	qsort(ttft, BENCH_REPEATS, sizeof ttft[0], cmp_double);
+	double ttft_s = ttft[BENCH_REPEATS / 2];
+
+	static const uint32_t batches[] = { 1, 4, 16, 32 };
+	double decode_tps[4];
+	double step_ms[4];
+	for (size_t bi = 0; bi < G_N_ELEMENTS(batches); bi++) {
+		uint32_t B = batches[bi];
+		struct lm_input in[BENCH_MAX_BATCH];
+		int32_t tok[BENCH_MAX_BATCH];
+		for (uint32_t k = 0; k < B; k++) {
+			if ((ret = lm_seq_acquire(c, &seqs[k])) < 0)
+				goto fail;
+			pre.seq = seqs[k];
+			if ((ret = lm_ctx_step(c, &pre, 1, NULL, &tok[k])) < 0)
+				goto fail;
+		}
+		double t0 = 0;
+		for (int s = 0; s < BENCH_WARMUP_STEPS + BENCH_DECODE_STEPS; s++) {
+			if (s == BENCH_WARMUP_STEPS)
+				t0 = now_s();
+			for (uint32_t k = 0; k < B; k++)
+				in[k] = (struct lm_input){ .seq = seqs[k], .ids = &tok[k], .n = 1 };
+			if ((ret = lm_ctx_step(c, in, B, NULL, next)) < 0)
+				goto fail;
+			memcpy(tok, next, B * sizeof *tok);
+		}
+		double dt = now_s() - t0;
+		decode_tps[bi] = (double)B * BENCH_DECODE_STEPS / dt;
+		step_ms[bi] = dt / BENCH_DECODE_STEPS * 1e3;
+		for (uint32_t k = 0; k < B; k++) {
+			lm_seq_release(seqs[k]);
+			seqs[k] = NULL;
+		}
+	}
+
+	struct lm_ctx_memory mem;
+	lm_ctx_memory(c, &mem);
+	uint64_t kinds[4];
+	gpu_lm_memory(e.glm, kinds);
+	gchar *model_json = json_escape(model);
+	gchar *dev_json = json_escape(gpu_device_caps(e.dev)->name);
+	printf("{\"class\":\"bench\",\"bench\":\"lm\",\"model\":\"%s\",\"device\":\"%s\","
+	       "\"n_layer\":%u,\"d_model\":%u,\"n_vocab\":%u,\"load_s\":%.2f,"
+	       "\"prompt_tokens\":%u,\"image_slots\":%u,\"prefill_tokens_s\":%.1f,\"ttft_ms\":%.2f,"
+	       "\"decode_tokens_s\":{\"1\":%.1f,\"4\":%.1f,\"16\":%.1f,\"32\":%.1f},"
+	       "\"decode_step_ms\":{\"1\":%.3f,\"4\":%.3f,\"16\":%.3f,\"32\":%.3f},"
+	       "\"memory_bytes\":{\"weights\":%llu,\"kv_conv_pool\":%llu,\"scratch\":%llu,\"io\":%llu,"
+	       "\"device_local\":%llu,\"host_visible\":%llu},\"pool_slots\":%u,\"pool_ctx\":%u}\n",
+	       model_json, dev_json, hp->n_layer, hp->d_model, hp->n_vocab, t_load, n_prompt, n_img,
+	       n_prompt / ttft_s, ttft_s * 1e3, decode_tps[0], decode_tps[1], decode_tps[2], decode_tps[3],
+	       step_ms[0], step_ms[1], step_ms[2], step_ms[3],
+	       (unsigned long long)lm_model_weight_bytes(e.model), (unsigned long long)mem.pool_bytes,
+	       (unsigned long long)mem.scratch_bytes, (unsigned long long)mem.io_bytes,
+	       (unsigned long long)(kinds[LM_MEM_WEIGHTS] + kinds[LM_MEM_SCRATCH]),
+	       (unsigned long long)(kinds[LM_MEM_UPLOAD] + kinds[LM_MEM_READBACK]), BENCH_MAX_BATCH, n_ctx);
+	g_free(model_json);
+	g_free(dev_json);
+	status = 0;
+	goto out;
+fail:
+	fprintf(stderr, "captionctl bench lm: step failed: %s\n", g_strerror(-ret));
+out:
+	for (int k = 0; k < BENCH_MAX_BATCH; k++)
+		lm_seq_release(seqs[k]);
+	lm_ctx_destroy(c);
+	ctl_lm_close(&e);
+	g_array_free(ids, TRUE);
+	g_free(rows);
+	g_clear_error(&err);
+	g_option_context_free(octx);
+	g_free(model);
+	g_free(preset);
+	g_free(type);
+	g_free(cache_dir);
+	g_free(tool);
+	return status;
+}
+
 struct bench {
 	const char *name;
 	int (*main)(int argc, char **argv);
@@ -143,7 +375,10 @@ struct bench {
 };
 
 static const struct bench benches[] = {
+	{ "lm", bench_lm, "LM prefill/decode on the GPU: --preset 450m|1.6b --type F16|Q8_0|Q4_0 | --model LM.gguf" },
 	{ "tokenizer", bench_tokenizer, "encode/decode speed: --model FILE.gguf [--seconds N]" },
+	{ "vision", ctl_bench_vision_main, "encoder ms per frame: --mmproj MM.gguf [--sizes WxH,..] [--batches 1,4,16]" },
+	{ "caption", ctl_bench_caption_main, "frame-to-caption latency: --model LM.gguf --mmproj MM.gguf [--tokens 32]" },
 };
 
 int ctl_bench_main(int argc, char **argv)

@@ -134,17 +134,19 @@ static void json_string(GString *s, const char *t)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: captionctl caption --model LM.gguf --mmproj MM.gguf [--prompt TEXT] [--greedy]\n"
-		   "                          [--json] [--max-tokens N] [--seed N] [--no-eos] IMAGE...\n"
+		   "                          [--json] [--max-tokens N] [--seed N] [--no-eos]\n"
+		   "                          [--min-image-tokens N] [--max-image-tokens N] IMAGE...\n"
 		   "Captions PNG/JPEG files, one line each, all in one batch. Sampling defaults to\n"
 		   "Liquid AI's recommendation (temperature 0.1, min_p 0.15, repetition penalty 1.05,\n"
-		   "top_k 50); --greedy takes the argmax with the penalty off (as the goldens).\n");
+		   "top_k 50); --greedy takes the argmax with the penalty off (as the goldens).\n"
+		   "Image tokens default to 64..256 (LFM2.5-VL-450M recommends --min-image-tokens 32).\n");
 }
 
 int ctl_caption_main(int argc, char **argv)
 {
 	const char *lm = NULL, *mm = NULL, *prompt = NULL;
 	bool greedy = false, json = false, no_eos = false;
-	unsigned long max_tokens = 64, seed = 1;
+	unsigned long max_tokens = 64, seed = 1, min_img = 0, max_img = 0;
 	int first = argc;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -157,6 +159,10 @@ int ctl_caption_main(int argc, char **argv)
 			prompt = argv[++i];
 		else if (!strcmp(a, "--max-tokens") && has)
 			max_tokens = strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--min-image-tokens") && has)
+			min_img = strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--max-image-tokens") && has)
+			max_img = strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(a, "--seed") && has)
 			seed = strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(a, "--greedy"))
@@ -212,6 +218,15 @@ int ctl_caption_main(int argc, char **argv)
 	cfg.max_batch = n;
 	cfg.max_width = max_w;
 	cfg.max_height = max_h;
+	if (min_img)
+		cfg.image.min_image_tokens = (uint32_t)min_img;
+	if (max_img)
+		cfg.image.max_image_tokens = (uint32_t)max_img;
+	if (cfg.image.min_image_tokens > cfg.image.max_image_tokens || cfg.image.max_image_tokens > 1024) {
+		fprintf(stderr, "captionctl: bad --min-image-tokens/--max-image-tokens\n");
+		status = 2;
+		goto out;
+	}
 	if (greedy)
 		cfg.sampling = (struct sampler_params){ .temperature = 0.0f, .repetition_penalty = 1.0f };
 	char err[256] = "";

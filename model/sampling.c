@@ -1,7 +1,7 @@
 /* model/sampling.c — temperature, top-k, min-p and a seeded multinomial draw
- * in three passes over the vocabulary with no allocation: a min-heap of the
- * k largest scaled logits gives the top-k threshold, then the kept weights
- * are summed, then the draw walks them in id order. */
+ * in passes over the vocabulary with no allocation: the maximum and a
+ * min-heap of the k largest logits give the thresholds, then the kept
+ * weights are summed, then the draw walks them in id order. */
 #include "model/sampling.h"
 
 #include <errno.h>
@@ -81,12 +81,12 @@ static void sift_up(float *h, uint32_t i)
 	}
 }
 
-/* The k-th largest of z/T (HF keeps every id scoring at least this). */
-static float top_k_threshold(struct sampler *s, const float *z, uint32_t n, float t)
+/* The k-th largest logit (HF keeps every id scoring at least this, scaled). */
+static float top_k_threshold(struct sampler *s, const float *z, uint32_t n, uint32_t *held)
 {
 	uint32_t k = s->p.top_k, size = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		float v = z[i] / t;
+		float v = z[i];
 		if (isnan(v))
 			continue;
 		if (size < k) {
@@ -97,6 +97,7 @@ static float top_k_threshold(struct sampler *s, const float *z, uint32_t n, floa
 			sift_down(s->heap, k, 0);
 		}
 	}
+	*held = size;
 	return size ? s->heap[0] : -INFINITY;
 }
 
@@ -115,20 +116,42 @@ int32_t sampler_pick(struct sampler *s, const float *logits, uint32_t n_vocab)
 		return -EINVAL;
 	if (s->p.temperature <= 0)
 		return argmax(logits, n_vocab);
-	/* HF divides by T in f32; keep the same rounding. */
+	/* HF divides by T in f32: the exact tests below use z / t as it does.
+	 * x ↦ x / t is monotone, so the maximum and the k-th largest of the
+	 * scaled logits are those of the raw ones, scaled. */
 	const float t = s->p.temperature;
-	float zmax = -INFINITY;
-	for (uint32_t i = 0; i < n_vocab; i++)
-		zmax = fmaxf(zmax, logits[i] / t);
+	const bool use_k = s->p.top_k && s->p.top_k < n_vocab;
+	float zmax_raw = -INFINITY, kth_raw = -INFINITY;
+	if (use_k) {
+		uint32_t held;
+		kth_raw = top_k_threshold(s, logits, n_vocab, &held);
+		for (uint32_t i = 0; i < held; i++) /* the maximum is among the k largest */
+			zmax_raw = fmaxf(zmax_raw, s->heap[i]);
+	} else {
+		for (uint32_t i = 0; i < n_vocab; i++)
+			zmax_raw = fmaxf(zmax_raw, logits[i]);
+	}
+	const float zmax = zmax_raw / t;
 	if (!(zmax > -INFINITY) || isinf(zmax))
 		return argmax(logits, n_vocab); /* nothing finite to weigh */
-	float kth = -INFINITY;
-	if (s->p.top_k && s->p.top_k < n_vocab)
-		kth = top_k_threshold(s, logits, n_vocab, t);
+	const float kth = kth_raw / t;
+	/* A raw-space bound under which no id is kept (with slack for the
+	 * rounding of z / t and of exp), so the exact tests run on few ids. */
+	float lo = -INFINITY;
+	if (t >= 1e-3f && t <= 1e3f) {
+		if (use_k)
+			lo = kth_raw;
+		if (s->p.min_p > 0)
+			lo = fmaxf(lo, t * (zmax + logf(s->p.min_p)));
+		if (isfinite(lo))
+			lo -= fabsf(lo) * 0x1p-12f + 0x1p-12f;
+	}
 	/* Weights e^(z − zmax) = π_i / π_max; min-p drops π_i < p·π_max. The
 	 * maximum (weight 1) always stays. */
 	double sum = 0;
 	for (uint32_t i = 0; i < n_vocab; i++) {
+		if (!(logits[i] >= lo))
+			continue;
 		float v = logits[i] / t;
 		if (!(v >= kth))
 			continue;
@@ -139,6 +162,8 @@ int32_t sampler_pick(struct sampler *s, const float *logits, uint32_t n_vocab)
 	double u = next_uniform(&s->rng) * sum, acc = 0;
 	int32_t last = -1;
 	for (uint32_t i = 0; i < n_vocab; i++) {
+		if (!(logits[i] >= lo))
+			continue;
 		float v = logits[i] / t;
 		if (!(v >= kth))
 			continue;

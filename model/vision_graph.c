@@ -54,7 +54,8 @@ struct vision_ctx {
 	struct image_plan_params params;
 	struct vision_budget cap;
 	void *frames, *images, *coeffs, *pos;  /* UPLOAD, SCRATCH, UPLOAD, UPLOAD */
-	void *scratch, *out;                   /* SCRATCH, READBACK */
+	void *act_mem[10];                     /* SCRATCH, one per activation */
+	void *out;                             /* READBACK */
 	/* activations: columns are patches (or tokens) of the whole batch */
 	struct lm_tensor patches, x, xn, q, k, v, o, h;  /* [.., cap.patches] */
 	struct lm_tensor u, t, y;                        /* [4D | P | d, cap.tokens] */
@@ -316,23 +317,20 @@ int vision_ctx_create(struct vision_model *m, const struct image_plan_params *p,
 	c->params = *p;
 	c->cap = *b;
 	const uint32_t N = b->patches, T = b->tokens, D = hp->width;
-	uint64_t cur = 0;
-	struct lm_tensor *acts[] = { &c->patches, &c->x, &c->xn, &c->q, &c->k, &c->v, &c->o, &c->h };
-	const uint32_t widths[] = { PATCH_ELEMS, D, D, D, D, D, D, hp->d_ff };
+	/* One allocation per activation: a large batch's total exceeds what one
+	 * allocation may hold (maxMemoryAllocationSize, 4 GiB on NVIDIA). */
+	struct lm_tensor *acts[] = { &c->patches, &c->x, &c->xn, &c->q, &c->k, &c->v, &c->o, &c->h,
+				     &c->u, &c->t };
+	const uint32_t widths[] = { PATCH_ELEMS, D, D, D, D, D, D, hp->d_ff, 4 * D, hp->proj_hidden };
+	int ret = 0;
 	for (size_t i = 0; i < G_N_ELEMENTS(acts); i++) {
-		*acts[i] = (struct lm_tensor){ .offset = cur, .type = TENSOR_F32, .ne = { widths[i], N } };
-		cur = align_up(cur + (uint64_t)widths[i] * N * 4);
+		const uint32_t cols_n = i < 8 ? N : T;
+		*acts[i] = (struct lm_tensor){ .type = TENSOR_F32, .ne = { widths[i], cols_n } };
+		if ((ret = be->alloc(be->ctx, LM_MEM_SCRATCH, (uint64_t)widths[i] * cols_n * 4, "vision-acts",
+				     &c->act_mem[i])) < 0)
+			goto fail;
+		acts[i]->mem = c->act_mem[i];
 	}
-	c->u = (struct lm_tensor){ .offset = cur, .type = TENSOR_F32, .ne = { 4 * D, T } };
-	cur = align_up(cur + (uint64_t)4 * D * T * 4);
-	c->t = (struct lm_tensor){ .offset = cur, .type = TENSOR_F32, .ne = { hp->proj_hidden, T } };
-	cur = align_up(cur + (uint64_t)hp->proj_hidden * T * 4);
-	int ret = be->alloc(be->ctx, LM_MEM_SCRATCH, cur, "vision-acts", &c->scratch);
-	if (ret < 0)
-		goto fail;
-	for (size_t i = 0; i < G_N_ELEMENTS(acts); i++)
-		acts[i]->mem = c->scratch;
-	c->u.mem = c->t.mem = c->scratch;
 	c->y = (struct lm_tensor){ .type = TENSOR_F32, .ne = { hp->projection_dim, T } };
 	if ((ret = be->alloc(be->ctx, LM_MEM_READBACK, (uint64_t)hp->projection_dim * T * 4,
 			     "vision-out", &c->out)) < 0 ||
@@ -362,7 +360,8 @@ void vision_ctx_destroy(struct vision_ctx *c)
 {
 	if (!c)
 		return;
-	free_mem(c->m, c->scratch);
+	for (size_t i = 0; i < G_N_ELEMENTS(c->act_mem); i++)
+		free_mem(c->m, c->act_mem[i]);
 	free_mem(c->m, c->out);
 	free_mem(c->m, c->frames);
 	free_mem(c->m, c->pos);
@@ -639,7 +638,7 @@ int vision_ctx_encode(struct vision_ctx *c, const struct vision_frame *frames, u
 	if (ret == 0)
 		ret = be->read(be->ctx, c->out, 0, rows, (uint64_t)pl.tokens * d * 4);
 	if (ret == 0 && tower)
-		ret = be->read(be->ctx, c->scratch, c->x.offset, tower, (uint64_t)pl.patches * D * 4);
+		ret = be->read(be->ctx, c->x.mem, c->x.offset, tower, (uint64_t)pl.patches * D * 4);
 	g_free(own);
 	return ret;
 }

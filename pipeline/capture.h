@@ -109,7 +109,8 @@ struct capture_params {
 void capture_params_init(struct capture_params *params);
 
 /* Called on the main context's thread; message may be NULL; stream is the
- * params' name. */
+ * params' name. Do not destroy the stream from inside its callback (defer
+ * it to an idle source). */
 typedef void (*capture_state_fn)(void *user, const char *stream, enum capture_state state,
 				 const char *message);
 

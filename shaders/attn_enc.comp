@@ -2,15 +2,17 @@
 // shaders/attn_enc.comp — bidirectional multi-head attention over the n
 // patches of one crop (SigLIP encoder: no mask, no RoPE): for query i and
 // head h, o_i = Σ_j softmax_j(scale·q_i·k_j) v_j over dims [h·hd, (h+1)·hd).
-// One workgroup per (query, head): the scores of all keys sit in shared
-// memory (n ≤ MAX_KEYS), then each invocation sums V for some dims.
-#extension GL_KHR_shader_subgroup_basic : require
-#extension GL_KHR_shader_subgroup_arithmetic : require
+// A workgroup takes QB queries of one head and walks the keys in blocks of
+// KB through shared memory with a running (online) softmax, so K and V are
+// read once per QB queries, not once per query. hd ≤ MAX_HD.
 
-layout(local_size_x_id = 0) in;
+layout(local_size_x = 128) in;
 
-#define MAX_KEYS 4096 // 16 KiB of scores; vk/ops_vision.c checks n
+#define QB 16
+#define KB 16
 #define MAX_HD 128
+#define WG 128
+#define PER_THREAD (QB * MAX_HD / WG) // output elements an invocation owns
 
 // Mirror of struct gpu_push_attn_enc (vk/push.h).
 layout(push_constant) uniform Push {
@@ -28,55 +30,85 @@ layout(std430, binding = 1) readonly buffer K { float k[]; };
 layout(std430, binding = 2) readonly buffer V { float v[]; };
 layout(std430, binding = 3) writeonly buffer O { float o[]; };
 
-shared float sc[MAX_KEYS];
-shared float qs[MAX_HD];
-shared float red[gl_WorkGroupSize.x];
+shared float qs[QB * MAX_HD];       // [query][d], pre-scaled
+shared float ks[KB * (MAX_HD + 1)]; // [key][d], padded against bank conflicts
+shared float vs[KB * MAX_HD];       // [key][d]
+shared float sc[QB * KB];           // scores, then probabilities
+shared float alpha[QB];             // rescale of the running sums this block
+shared float lsum[QB];              // running softmax denominators
+
+const float NEG = -3.402823466e38;
 
 void main()
 {
-	const uint i = gl_WorkGroupID.x, h0 = gl_WorkGroupID.y * pc.hd;
-	const uint tid = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x;
-	for (uint d = tid; d < pc.hd; d += wg)
-		qs[d] = q[pc.q_off + i * pc.q_stride + h0 + d] * pc.scale;
-	barrier();
-
-	float mx = -3.402823466e38;
-	for (uint j = tid; j < pc.n; j += wg) {
-		const uint kb = pc.k_off + j * pc.k_stride + h0;
-		float s = 0.0;
-		for (uint d = 0; d < pc.hd; d++)
-			s += qs[d] * k[kb + d];
-		sc[j] = s;
-		mx = max(mx, s);
+	const uint q0 = gl_WorkGroupID.x * QB, h0 = gl_WorkGroupID.y * pc.hd;
+	const uint tid = gl_LocalInvocationID.x, hd = pc.hd;
+	for (uint e = tid; e < QB * hd; e += WG) {
+		const uint qi = e / hd, d = e % hd;
+		qs[qi * hd + d] = q0 + qi < pc.n ?
+			q[pc.q_off + (q0 + qi) * pc.q_stride + h0 + d] * pc.scale : 0.0;
 	}
-	mx = subgroupMax(mx);
-	if (subgroupElect())
-		red[gl_SubgroupID] = mx;
-	barrier();
-	mx = red[0];
-	for (uint g = 1; g < gl_NumSubgroups; g++)
-		mx = max(mx, red[g]);
-	barrier(); // everyone has read red before it is reused
+	float run_max = NEG; // per query, held by invocation tid < QB
+	if (tid < QB)
+		lsum[tid] = 0.0;
+	float acc[PER_THREAD];
+	for (uint r = 0; r < PER_THREAD; r++)
+		acc[r] = 0.0;
 
-	float sum = 0.0;
-	for (uint j = tid; j < pc.n; j += wg) {
-		const float p = exp(sc[j] - mx);
-		sc[j] = p;
-		sum += p;
+	for (uint j0 = 0; j0 < pc.n; j0 += KB) {
+		barrier(); // the previous block's ks/vs/sc are consumed
+		for (uint e = tid; e < KB * hd; e += WG) {
+			const uint kj = e / hd, d = e % hd;
+			const bool ok = j0 + kj < pc.n;
+			ks[kj * (MAX_HD + 1) + d] = ok ? k[pc.k_off + (j0 + kj) * pc.k_stride + h0 + d] : 0.0;
+			vs[kj * MAX_HD + d] = ok ? v[pc.v_off + (j0 + kj) * pc.v_stride + h0 + d] : 0.0;
+		}
+		barrier();
+		for (uint e = tid; e < QB * KB; e += WG) {
+			const uint qi = e / KB, kj = e % KB;
+			float s = NEG;
+			if (j0 + kj < pc.n) {
+				s = 0.0;
+				for (uint d = 0; d < hd; d++)
+					s += qs[qi * hd + d] * ks[kj * (MAX_HD + 1) + d];
+			}
+			sc[e] = s;
+		}
+		barrier();
+		if (tid < QB) {
+			float m = run_max;
+			for (uint kj = 0; kj < KB; kj++)
+				m = max(m, sc[tid * KB + kj]);
+			float l = 0.0;
+			for (uint kj = 0; kj < KB; kj++) {
+				const float p = j0 + kj < pc.n ? exp(sc[tid * KB + kj] - m) : 0.0;
+				sc[tid * KB + kj] = p;
+				l += p;
+			}
+			const float a = exp(run_max - m); // 0 on the first block
+			alpha[tid] = a;
+			lsum[tid] = lsum[tid] * a + l;
+			run_max = m;
+		}
+		barrier();
+		for (uint r = 0; r < PER_THREAD; r++) {
+			const uint e = tid + r * WG;
+			if (e >= QB * hd)
+				break;
+			const uint qi = e / hd, d = e % hd;
+			float s = acc[r] * alpha[qi];
+			for (uint kj = 0; kj < KB; kj++)
+				s += sc[qi * KB + kj] * vs[kj * MAX_HD + d];
+			acc[r] = s;
+		}
 	}
-	sum = subgroupAdd(sum);
-	if (subgroupElect())
-		red[gl_SubgroupID] = sum;
 	barrier();
-	sum = 0.0;
-	for (uint g = 0; g < gl_NumSubgroups; g++)
-		sum += red[g];
-	const float inv = 1.0 / sum;
-
-	for (uint d = tid; d < pc.hd; d += wg) {
-		float acc = 0.0;
-		for (uint j = 0; j < pc.n; j++)
-			acc += sc[j] * v[pc.v_off + j * pc.v_stride + h0 + d];
-		o[pc.o_off + i * pc.o_stride + h0 + d] = acc * inv;
+	for (uint r = 0; r < PER_THREAD; r++) {
+		const uint e = tid + r * WG;
+		if (e >= QB * hd)
+			break;
+		const uint qi = e / hd, d = e % hd;
+		if (q0 + qi < pc.n)
+			o[pc.o_off + (q0 + qi) * pc.o_stride + h0 + d] = acc[r] / lsum[qi];
 	}
 }

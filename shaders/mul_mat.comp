@@ -8,6 +8,7 @@
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_8bit_storage : require
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "types.glsl"
 #include "mul_mat_push.glsl"
 #include "mul_mat_w.glsl"
@@ -34,8 +35,8 @@ void main()
 	const uint lr = tid / 4, lk = (tid % 4) * 8; // loads: row lr, k lk..lk+7
 
 	float acc[4][4];
-	for (uint i = 0; i < 4; i++)
-		for (uint j = 0; j < 4; j++)
+	[[unroll]] for (uint i = 0; i < 4; i++)
+		[[unroll]] for (uint j = 0; j < 4; j++)
 			acc[i][j] = 0.0;
 
 	for (uint k0 = 0; k0 < pc.K; k0 += BK) {
@@ -54,22 +55,22 @@ void main()
 		barrier();
 		for (uint k = 0; k < BK; k++) {
 			float a[4], b[4];
-			for (uint i = 0; i < 4; i++)
+			[[unroll]] for (uint i = 0; i < 4; i++)
 				a[i] = ws[k * BM + tx + 16 * i];
-			for (uint j = 0; j < 4; j++)
+			[[unroll]] for (uint j = 0; j < 4; j++)
 				b[j] = xs[k * BN + ty + 16 * j];
-			for (uint i = 0; i < 4; i++)
-				for (uint j = 0; j < 4; j++)
+			[[unroll]] for (uint i = 0; i < 4; i++)
+				[[unroll]] for (uint j = 0; j < 4; j++)
 					acc[i][j] = fma(a[i], b[j], acc[i][j]);
 		}
 		barrier();
 	}
 
-	for (uint j = 0; j < 4; j++) {
+	[[unroll]] for (uint j = 0; j < 4; j++) {
 		const uint n = n0 + ty + 16 * j;
 		if (n >= pc.N)
 			continue;
-		for (uint i = 0; i < 4; i++) {
+		[[unroll]] for (uint i = 0; i < 4; i++) {
 			const uint m = m0 + tx + 16 * i;
 			if (m < pc.M)
 				y[pc.y_off + n * pc.y_stride + m] = mm_epilogue(acc[i][j], m, n);

@@ -14,6 +14,7 @@
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_NV_cooperative_matrix : require
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "types.glsl"
 #include "mul_mat_push.glsl"
 #include "mul_mat_w.glsl"
@@ -41,13 +42,13 @@ void main()
 	const uint sn = (sg / 2) * 32, sm = (sg % 2) * 64;
 
 	fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[2][4];
-	for (uint i = 0; i < 2; i++)
-		for (uint j = 0; j < 4; j++)
+	[[unroll]] for (uint i = 0; i < 2; i++)
+		[[unroll]] for (uint j = 0; j < 4; j++)
 			acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
 
 	for (uint k0 = 0; k0 < pc.K; k0 += BK) {
 		// 128 rows × 32 of each operand: 16 values per invocation, as 2 × 8.
-		for (uint h = 0; h < 2; h++) {
+		[[unroll]] for (uint h = 0; h < 2; h++) {
 			const uint r = tid / 4 + 64 * h, lk = (tid % 4) * 8;
 			float v[8];
 			if (m0 + r < pc.M && k0 + lk < pc.K) {
@@ -64,22 +65,22 @@ void main()
 					(n0 + r < pc.N && k0 + lk + j < pc.K) ? x[xr + j] : 0.0);
 		}
 		barrier();
-		for (uint kk = 0; kk < BK; kk += 16) {
+		[[unroll]] for (uint kk = 0; kk < BK; kk += 16) {
 			fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> a[2], b[4];
-			for (uint i = 0; i < 2; i++)
+			[[unroll]] for (uint i = 0; i < 2; i++)
 				coopMatLoadNV(a[i], xs, (sn + 16 * i) * LDS + kk, LDS, false);
-			for (uint j = 0; j < 4; j++)
+			[[unroll]] for (uint j = 0; j < 4; j++)
 				coopMatLoadNV(b[j], ws, (sm + 16 * j) * LDS + kk, LDS, true);
-			for (uint i = 0; i < 2; i++)
-				for (uint j = 0; j < 4; j++)
+			[[unroll]] for (uint i = 0; i < 2; i++)
+				[[unroll]] for (uint j = 0; j < 4; j++)
 					acc[i][j] = coopMatMulAddNV(a[i], b[j], acc[i][j]);
 		}
 		barrier();
 	}
 
 	// Each fragment through the subgroup's stage: bounds and the epilogue.
-	for (uint i = 0; i < 2; i++) {
-		for (uint j = 0; j < 4; j++) {
+	[[unroll]] for (uint i = 0; i < 2; i++) {
+		[[unroll]] for (uint j = 0; j < 4; j++) {
 			coopMatStoreNV(acc[i][j], stage, sg * 256, 16, false);
 			subgroupMemoryBarrierShared();
 			subgroupBarrier();

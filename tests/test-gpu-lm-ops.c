@@ -1,7 +1,7 @@
 /* tests/test-gpu-lm-ops.c — the decoder ops of vk/ops_lm.h against plain C,
  * on LFM2-350M shapes (d 1024, 16 heads, 8 KV heads, head_dim 64, ff 4608,
  * vocab 65536) with few tokens and sequences. One group per argument so each
- * meson test stays short: rows, conv, attn, ffn-sample.
+ * meson test stays short: rows, conv, attn, ffn-sample, fused.
  *
  * NMSE bounds (and why):
  *   get_rows / set_rows   1e-12  one f32 dequantization product, as quant.c
@@ -14,6 +14,8 @@
  *   swiglu                1e-12  f32 exp vs double
  *   repetition penalty    1e-12  GPU division may be 2.5 ulp
  *   argmax                exact ids (first maximum wins, planted ties)
+ *   mul_mat_vec_fused     1e-9   as mul_mat_vec (f32 sums vs double; the norm
+ *                                scale applied after the dot product)
  */
 #include "model/quant.h"
 #include "tests/check.h"
@@ -280,6 +282,57 @@ static void test_shortconv(struct gpu_test *t, const struct seq_desc *s, uint32_
 	free(ref_state);
 }
 
+/* A sequence whose slot is out of range is skipped (its rows and every
+ * state row stay as they were); the valid sequence beside it gets exactly
+ * what it gets alone. */
+static void test_shortconv_bad_slot(struct gpu_test *t, uint64_t seed)
+{
+	enum { SLOTS = 3, N = 5 };
+	uint64_t rng = seed;
+	float *w = random_floats(3 * D, &rng, -1, 1);
+	float *state0 = random_floats((size_t)2 * D * SLOTS, &rng, -1, 1);
+	float *z = random_floats((size_t)3 * D * N, &rng, -2, 2);
+	float *sentinel = malloc(sizeof(float) * D * N);
+	for (size_t i = 0; i < (size_t)D * N; i++)
+		sentinel[i] = 7.0f;
+	struct gpu_tensor W = gpu_test_tensor(t, GPU_MEM_WEIGHTS, TENSOR_F32, 3, D, w);
+	struct gpu_tensor Z = gpu_test_tensor(t, GPU_MEM_UPLOAD, TENSOR_F32, 3 * D, N, z);
+	struct gpu_tensor S1 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, 2 * D, SLOTS, state0);
+	struct gpu_tensor S2 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, 2 * D, SLOTS, state0);
+	struct gpu_tensor Y1 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, D, N, sentinel);
+	struct gpu_tensor Y2 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, D, N, sentinel);
+	const struct seq_desc both[] = { { 1, 0, 3 }, { 99, 0, 2 } }, alone[] = { { 1, 0, 3 } };
+	int32_t *tk1, *sq1, *tk2, *sq2;
+	struct gpu_lm_batch b1 = make_batch(t, both, 2, &tk1, &sq1);
+	struct gpu_lm_batch b2 = make_batch(t, alone, 1, &tk2, &sq2);
+	b2.n_tok = N; /* the same rows, the last two not in any sequence */
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_shortconv(t->rec, "bad slot", &Z, &W, &S1, &b1, &Y1) == 0);
+	CHECK(gpu_op_shortconv(t->rec, "alone", &Z, &W, &S2, &b2, &Y2) == 0);
+	run(t);
+	float *y1 = malloc(sizeof(float) * D * N), *y2 = malloc(sizeof(float) * D * N);
+	float *s1 = malloc(sizeof(float) * 2 * D * SLOTS), *s2 = malloc(sizeof(float) * 2 * D * SLOTS);
+	CHECK(gpu_test_read(t, &Y1, y1) == 0 && gpu_test_read(t, &Y2, y2) == 0);
+	CHECK(gpu_test_read(t, &S1, s1) == 0 && gpu_test_read(t, &S2, s2) == 0);
+	CHECK(memcmp(y1, y2, sizeof(float) * D * N) == 0); /* rows 3, 4: sentinel in both */
+	CHECK(memcmp(y1 + 3 * D, sentinel, sizeof(float) * 2 * D) == 0);
+	CHECK(memcmp(s1, s2, sizeof(float) * 2 * D * SLOTS) == 0);
+	CHECK(memcmp(s1, state0, sizeof(float) * 2 * D) == 0); /* slot 0 untouched */
+	fprintf(stderr, "shortconv: a sequence with slot 99 of %u is skipped\n", SLOTS);
+	free(w);
+	free(state0);
+	free(z);
+	free(sentinel);
+	free(y1);
+	free(y2);
+	free(s1);
+	free(s2);
+	free(tk1);
+	free(sq1);
+	free(tk2);
+	free(sq2);
+}
+
 static void group_conv(void)
 {
 	struct gpu_test t;
@@ -293,6 +346,7 @@ static void group_conv(void)
 	/* one sequence, a long window (the daemon's prompt chunk) */
 	const struct seq_desc one[] = { { 0, 0, 64 } };
 	test_shortconv(&t, one, 1, 1, 203);
+	test_shortconv_bad_slot(&t, 204);
 	CHECK(gpu_test_close(&t) == 0);
 }
 
@@ -417,7 +471,7 @@ static void test_rope_qk_norm(struct gpu_test *t, uint64_t seed)
 /* Attention of every token of the batch over its slot's cache rows, in
  * double, from the same F16 cache values. */
 static void test_attention(struct gpu_test *t, const struct seq_desc *sd, uint32_t n_seq,
-			   uint32_t n_ctx, uint32_t slots, float q_scale, uint64_t seed)
+			   uint32_t n_ctx, uint32_t slots, float q_scale, bool in_place, uint64_t seed)
 {
 	enum { NQ = NH * HD, NK = NKV * HD };
 	uint64_t rng = seed;
@@ -427,8 +481,8 @@ static void test_attention(struct gpu_test *t, const struct seq_desc *sd, uint32
 	float *q = random_floats((size_t)NQ * n, &rng, -q_scale, q_scale);
 	uint16_t *kc = random_halves((size_t)NK * rows, &rng, -1, 1);
 	uint16_t *vc = random_halves((size_t)NK * rows, &rng, -1, 1);
-	struct gpu_tensor Q = gpu_test_tensor(t, GPU_MEM_UPLOAD, TENSOR_F32, NQ, n, q);
-	struct gpu_tensor O = gpu_test_tensor(t, GPU_MEM_READBACK, TENSOR_F32, NQ, n, NULL);
+	struct gpu_tensor Q = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, NQ, n, q);
+	struct gpu_tensor O = in_place ? Q : gpu_test_tensor(t, GPU_MEM_READBACK, TENSOR_F32, NQ, n, NULL);
 	struct gpu_kv_cache kv = {
 		.k = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, rows, kc),
 		.v = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, rows, vc),
@@ -473,8 +527,8 @@ static void test_attention(struct gpu_test *t, const struct seq_desc *sd, uint32
 	double err = gpu_test_nmse(o, ref, (size_t)NQ * n);
 	CHECKF(err < 1e-10, "attention (%u seqs, q scale %g): nmse %.3g", n_seq, (double)q_scale,
 	       err);
-	fprintf(stderr, "attention %u seqs, %u tokens, up to %u keys, q scale %g: nmse %.2e\n",
-		n_seq, n, max_keys, (double)q_scale, err);
+	fprintf(stderr, "attention %u seqs, %u tokens, up to %u keys, q scale %g%s: nmse %.2e\n",
+		n_seq, n, max_keys, (double)q_scale, in_place ? ", in place" : "", err);
 	free(toks);
 	free(seqs);
 	free(q);
@@ -485,6 +539,57 @@ static void test_attention(struct gpu_test *t, const struct seq_desc *sd, uint32
 	free(sc);
 }
 
+/* Sequences past the cache (n_past + n_tok > n_ctx) or with a slot out of
+ * range are skipped: their rows of out stay as they were, and the valid
+ * sequence gets exactly what it gets alone. */
+static void test_attention_bad_entries(struct gpu_test *t, uint64_t seed)
+{
+	enum { NQ = NH * HD, NK = NKV * HD, N_CTX = 32, SLOTS = 2, N = 6 };
+	uint64_t rng = seed;
+	float *q = random_floats((size_t)NQ * N, &rng, -2, 2);
+	uint16_t *kc = random_halves((size_t)NK * N_CTX * SLOTS, &rng, -1, 1);
+	uint16_t *vc = random_halves((size_t)NK * N_CTX * SLOTS, &rng, -1, 1);
+	float *sentinel = malloc(sizeof(float) * NQ * N);
+	for (size_t i = 0; i < (size_t)NQ * N; i++)
+		sentinel[i] = 7.0f;
+	struct gpu_tensor Q = gpu_test_tensor(t, GPU_MEM_UPLOAD, TENSOR_F32, NQ, N, q);
+	struct gpu_tensor O1 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, NQ, N, sentinel);
+	struct gpu_tensor O2 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, NQ, N, sentinel);
+	struct gpu_kv_cache kv = {
+		.k = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, N_CTX * SLOTS, kc),
+		.v = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, N_CTX * SLOTS, vc),
+		.n_ctx = N_CTX,
+	};
+	const struct seq_desc bad[] = { { 0, 31, 2 }, { 1, 10, 2 }, { 5, 0, 2 } };
+	const struct seq_desc alone[] = { { 0, 0, 2 }, { 1, 10, 2 } };
+	int32_t *tk1, *sq1, *tk2, *sq2;
+	struct gpu_lm_batch b1 = make_batch(t, bad, 3, &tk1, &sq1);
+	struct gpu_lm_batch b2 = make_batch(t, alone, 2, &tk2, &sq2);
+	b2.n_tok = N;
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_attention(t->rec, "bad entries", &Q, &kv, &b1, HD, &O1) == 0);
+	CHECK(gpu_op_attention(t->rec, "valid one", &Q, &kv, &b2, HD, &O2) == 0);
+	run(t);
+	float *o1 = malloc(sizeof(float) * NQ * N), *o2 = malloc(sizeof(float) * NQ * N);
+	CHECK(gpu_test_read(t, &O1, o1) == 0 && gpu_test_read(t, &O2, o2) == 0);
+	/* rows 0-1: past the cache; 2-3: valid; 4-5: slot 5 of 2 */
+	CHECK(memcmp(o1, sentinel, sizeof(float) * NQ * 2) == 0);
+	CHECK(memcmp(o1 + 4 * NQ, sentinel, sizeof(float) * NQ * 2) == 0);
+	CHECK(memcmp(o1 + 2 * NQ, o2 + 2 * NQ, sizeof(float) * NQ * 2) == 0);
+	CHECK(memcmp(o1 + 2 * NQ, sentinel, sizeof(float) * NQ * 2) != 0);
+	fprintf(stderr, "attention: sequences past the cache or the slots are skipped\n");
+	free(q);
+	free(kc);
+	free(vc);
+	free(sentinel);
+	free(o1);
+	free(o2);
+	free(tk1);
+	free(sq1);
+	free(tk2);
+	free(sq2);
+}
+
 static void group_attn(void)
 {
 	struct gpu_test t;
@@ -492,13 +597,15 @@ static void group_attn(void)
 	test_rope_qk_norm(&t, 301);
 	/* decode: four sequences of different lengths (1 .. 301 keys) */
 	const struct seq_desc dec[] = { { 3, 0, 1 }, { 0, 5, 1 }, { 2, 40, 1 }, { 1, 300, 1 } };
-	test_attention(&t, dec, 4, 320, 4, 2.0f, 302);
+	test_attention(&t, dec, 4, 320, 4, 2.0f, false, 302);
 	/* prefill: causal over new tokens plus what the cache holds */
 	const struct seq_desc pre[] = { { 1, 0, 9 }, { 0, 30, 6 } };
-	test_attention(&t, pre, 2, 64, 2, 2.0f, 303);
+	test_attention(&t, pre, 2, 64, 2, 2.0f, false, 303);
+	test_attention(&t, pre, 2, 64, 2, 2.0f, true, 305);
 	/* scores near ±1000: a naive exp would overflow */
 	const struct seq_desc big[] = { { 0, 70, 2 } };
-	test_attention(&t, big, 1, 128, 1, 300.0f, 304);
+	test_attention(&t, big, 1, 128, 1, 300.0f, false, 304);
+	test_attention_bad_entries(&t, 306);
 	CHECK(gpu_test_close(&t) == 0);
 }
 
@@ -631,6 +738,123 @@ static void group_ffn_sample(void)
 	CHECK(gpu_test_close(&t) == 0);
 }
 
+/* ---------------------------------------------------------------- fused */
+
+/* A random [K, M] weight of `type` (quantized from uniform floats), and its
+ * dequantized floats for the reference. */
+static struct gpu_tensor random_weight(struct gpu_test *t, uint32_t type, uint32_t K, uint32_t M,
+				       uint64_t *rng, float **deq)
+{
+	uint64_t rb = 0;
+	CHECK(tensor_row_bytes(type, K, &rb) == 0);
+	float *src = random_floats((size_t)K * M, rng, -1, 1);
+	uint8_t *q = malloc(rb * M);
+	*deq = malloc(sizeof(float) * K * M);
+	bool ok = true;
+	for (uint32_t r = 0; r < M; r++)
+		ok = ok && quantize_row(type, src + (size_t)K * r, q + rb * r, K) == 0 &&
+		     dequantize_row(type, q + rb * r, *deq + (size_t)K * r, K) == 0;
+	CHECK(ok);
+	struct gpu_tensor w = gpu_test_tensor(t, GPU_MEM_WEIGHTS, type, K, M, q);
+	free(src);
+	free(q);
+	return w;
+}
+
+enum { F_NORM = 1, F_GLU = 2, F_ADD = 4, F_IN_PLACE = 8 };
+
+static void test_fused(struct gpu_test *t, uint32_t type, uint32_t K, uint32_t M, uint32_t n,
+		       unsigned flags, uint64_t seed)
+{
+	uint64_t rng = seed;
+	const float eps = 1e-5f;
+	float *wd, *ud = NULL;
+	struct gpu_tensor W = random_weight(t, type, K, M, &rng, &wd), U;
+	if (flags & F_GLU)
+		U = random_weight(t, type, K, M, &rng, &ud);
+	float *x = random_floats((size_t)K * n, &rng, -2, 2);
+	float *nw = random_floats(K, &rng, 0.5f, 1.5f);
+	float *res = random_floats((size_t)M * n, &rng, -3, 3);
+	struct gpu_tensor X = gpu_test_tensor(t, GPU_MEM_UPLOAD, TENSOR_F32, K, n, x);
+	struct gpu_tensor NW = gpu_test_tensor(t, GPU_MEM_WEIGHTS, TENSOR_F32, K, 1, nw);
+	struct gpu_tensor R = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, M, n, res);
+	struct gpu_tensor Y = (flags & F_IN_PLACE) ? R
+						   : gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, M, n, NULL);
+	struct gpu_mmv_fusion f = {
+		.norm = (flags & F_NORM) ? &NW : NULL,
+		.eps = eps,
+		.up = (flags & F_GLU) ? &U : NULL,
+		.residual = (flags & F_ADD) ? &R : NULL,
+	};
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_mul_mat_vec_fused(t->rec, "model.layers.0.fused", &W, &X, &f, &Y) == 0);
+	uint32_t dispatches = gpu_recorder_dispatch_count(t->rec);
+	run(t);
+	float *y = malloc(sizeof(float) * M * n);
+	double *ref = malloc(sizeof(double) * M * n), *xin = malloc(sizeof(double) * K);
+	CHECK(gpu_test_read(t, &Y, y) == 0);
+	for (uint32_t c = 0; c < n; c++) {
+		const float *xc = x + (size_t)K * c;
+		double scale = 1;
+		if (flags & F_NORM) {
+			double ss = 0;
+			for (uint32_t k = 0; k < K; k++)
+				ss += (double)xc[k] * xc[k];
+			scale = 1.0 / sqrt(ss / K + eps);
+		}
+		for (uint32_t k = 0; k < K; k++)
+			xin[k] = (flags & F_NORM) ? xc[k] * scale * nw[k] : xc[k];
+		for (uint32_t m = 0; m < M; m++) {
+			double a = 0, b = 0;
+			for (uint32_t k = 0; k < K; k++) {
+				a += (double)wd[(size_t)K * m + k] * xin[k];
+				if (flags & F_GLU)
+					b += (double)ud[(size_t)K * m + k] * xin[k];
+			}
+			if (flags & F_GLU)
+				a = a / (1 + exp(-a)) * b;
+			if (flags & F_ADD)
+				a += res[(size_t)M * c + m];
+			ref[(size_t)M * c + m] = a;
+		}
+	}
+	double err = gpu_test_nmse(y, ref, (size_t)M * n);
+	const struct tensor_type_info *ti = tensor_type_info(type);
+	CHECKF(err < 1e-9, "fused %s [%u, %u] n=%u flags %#x: nmse %.3g", ti->name, K, M, n, flags,
+	       err);
+	fprintf(stderr, "mul_mat_vec_fused %s [%u, %u] n=%u%s%s%s%s: %u dispatch(es), nmse %.2e\n",
+		ti->name, K, M, n, (flags & F_NORM) ? " +norm" : "", (flags & F_GLU) ? " +glu" : "",
+		(flags & F_ADD) ? " +residual" : "", (flags & F_IN_PLACE) ? " (in place)" : "",
+		dispatches, err);
+	free(wd);
+	free(ud);
+	free(x);
+	free(nw);
+	free(res);
+	free(y);
+	free(ref);
+	free(xin);
+}
+
+static void group_fused(void)
+{
+	struct gpu_test t;
+	gpu_test_open(&t, 0);
+	test_fused(&t, TENSOR_Q4_0, D, 3 * D, 1, F_NORM, 501);           /* operator_norm → in_proj */
+	test_fused(&t, TENSOR_Q4_0, D, 3 * D, 3, F_NORM, 502);
+	test_fused(&t, TENSOR_Q4_0, D, FF, 2, F_NORM | F_GLU, 503);      /* ffn_norm → w1, w3, SwiGLU */
+	test_fused(&t, TENSOR_Q6_K, FF, D, 1, F_ADD | F_IN_PLACE, 504);  /* w2 + residual */
+	test_fused(&t, TENSOR_Q8_0, D, D, 5, F_ADD, 505);                /* out_proj + residual */
+	test_fused(&t, TENSOR_F16, D, NKV * HD, 1, F_NORM, 506);         /* k_proj */
+	test_fused(&t, TENSOR_F32, D, D, 2, F_NORM | F_GLU | F_ADD, 507);
+	test_fused(&t, TENSOR_Q8_0, D, D, 1, 0, 508);                    /* nothing fused */
+	CHECK(gpu_test_close(&t) == 0);
+	/* 1 MiB binding windows: W and up in pieces */
+	gpu_test_open(&t, 1u << 20);
+	test_fused(&t, TENSOR_Q8_0, D, FF, 2, F_NORM | F_GLU | F_ADD | F_IN_PLACE, 509);
+	CHECK(gpu_test_close(&t) == 0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *g = argc > 1 ? argv[1] : "";
@@ -642,8 +866,10 @@ int main(int argc, char **argv)
 		group_attn();
 	else if (!strcmp(g, "ffn-sample"))
 		group_ffn_sample();
+	else if (!strcmp(g, "fused"))
+		group_fused();
 	else {
-		fprintf(stderr, "usage: %s rows|conv|attn|ffn-sample\n", argv[0]);
+		fprintf(stderr, "usage: %s rows|conv|attn|ffn-sample|fused\n", argv[0]);
 		return 2;
 	}
 	return check_report();

@@ -374,6 +374,8 @@ int main(int argc, char **argv)
 		test_layer_norm(&t, 3072, 64, 1e-5f, false, 13);    /* projector input_norm */
 		test_attention(&t, 768, 12, 256, false, 21);        /* B/16: hd 64 */
 		test_attention(&t, 1152, 16, 161, true, 22);        /* so400m: hd 72, fused QKV */
+		test_attention(&t, 1152, 16, 7, false, 23);         /* fewer keys than a block */
+		test_attention(&t, 128, 1, 33, true, 24);           /* hd 128, the largest */
 		test_unshuffle(&t, 768, 18, 32, 31);                /* 512x288 crop */
 		test_unshuffle(&t, 1152, 32, 32, 32);               /* a 512x512 tile */
 	} else if (strcmp(what, "image") == 0) {

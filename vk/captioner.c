@@ -15,7 +15,6 @@
 #include "vk/lfm2_vision.h"
 
 #define DEFAULT_PROMPT "Describe this image."
-#define MAX_SINGLE_PATCHES 1024 /* 256 tokens × 2×2 */
 
 struct captioner {
 	struct captioner_config cfg;
@@ -155,9 +154,11 @@ int captioner_create(struct gpu_device *dev, const struct gpu_pipelines *pipes,
 		snprintf(err, err_size, "captioner: frame size %ux%u not usable", cfg->max_width, cfg->max_height);
 		goto fail;
 	}
-	if (one.patches < MAX_SINGLE_PATCHES) {
-		one.patches = MAX_SINGLE_PATCHES;
-		one.tokens = MAX_SINGLE_PATCHES / 4;
+	const uint32_t ds2 = cfg->image.downsample * cfg->image.downsample;
+	const uint32_t single_tokens = cfg->image.max_image_tokens; /* a full single crop */
+	if (one.tokens < single_tokens) {
+		one.patches = single_tokens * ds2;
+		one.tokens = single_tokens;
 	}
 	one.image_bytes += (uint64_t)3 * 2 * 1024 * 1024; /* a single crop's passes */
 	one.coeff_words += 2 * 4096 * 8;
@@ -175,8 +176,8 @@ int captioner_create(struct gpu_device *dev, const struct gpu_pipelines *pipes,
 	c->budget_tokens = bud.tokens;
 	/* Prompt length of the largest image block. */
 	struct image_plan pmax = big;
-	if (pmax.n_positions < MAX_SINGLE_PATCHES / 4 + 2)
-		pmax.n_positions = MAX_SINGLE_PATCHES / 4 + 2;
+	if (pmax.n_positions < single_tokens + 2)
+		pmax.n_positions = single_tokens + 2;
 	int32_t image_id;
 	if ((ret = build_prompt(c, &big, ids, &image_id, err, err_size)) < 0)
 		goto fail;

@@ -132,7 +132,6 @@ static int vk_add(void *ctx, const char *label, const struct lm_tensor *a, const
 	return gpu_op_add(g->rec, label, &A, &B, &C);
 }
 
-#ifdef CAPTIOND_HAVE_OPS_LM
 /* An I32 [n, 1] tensor as the int list of vk/ops_lm.h. */
 static struct gpu_i32s gi(const struct lm_tensor *t)
 {
@@ -221,17 +220,6 @@ static int vk_argmax(void *ctx, const char *label, const struct lm_tensor *logit
 	struct gpu_i32s I = gi(ids);
 	return gpu_op_argmax(g->rec, label, &L, &I);
 }
-#else
-/* Built without vk/ops_lm.c (branch deckern not merged): lm_model_create
- * then says which op the backend lacks. */
-#define vk_get_rows NULL
-#define vk_set_rows NULL
-#define vk_swiglu NULL
-#define vk_shortconv NULL
-#define vk_qk_norm_rope_kv NULL
-#define vk_attention NULL
-#define vk_argmax NULL
-#endif
 
 int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, struct gpu_staging *st,
 		  uint32_t max_dispatches, struct gpu_lm **out)

@@ -583,3 +583,148 @@ int gpu_op_argmax(struct gpu_recorder *rec, const char *label, const struct gpu_
 	};
 	return gpu_recorder_dispatch(rec, pl, label, b, 2, &pc, sizeof pc, n, 1, 1);
 }
+
+/* --- fused mat-vec --- */
+
+static uint64_t gcd_u64(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+static int mmv_fused_pipe(struct gpu_recorder *rec, const char *label, uint32_t type,
+			  const struct gpu_pipeline **out)
+{
+	enum gpu_pipe_id id;
+	switch (type) {
+	case TENSOR_F32: id = GPU_PIPE_MUL_MAT_VEC_FUSED_F32_F32; break;
+	case TENSOR_F16: id = GPU_PIPE_MUL_MAT_VEC_FUSED_F16_F32; break;
+	case TENSOR_Q8_0: id = GPU_PIPE_MUL_MAT_VEC_FUSED_Q8_0_F32; break;
+	case TENSOR_Q4_0: id = GPU_PIPE_MUL_MAT_VEC_FUSED_Q4_0_F32; break;
+	case TENSOR_Q6_K: id = GPU_PIPE_MUL_MAT_VEC_FUSED_Q6_K_F32; break;
+	default: {
+		const struct tensor_type_info *ti = tensor_type_info(type);
+		g_warning("%s: mul_mat_vec_fused: no pipeline for weights %s x F32", label,
+			  ti ? ti->name : "(unknown type)");
+		*out = NULL;
+		return -ENOTSUP;
+	}
+	}
+	*out = lm_pipe(rec, id);
+	return 0;
+}
+
+static bool same_shape(const struct gpu_tensor *a, const struct gpu_tensor *b)
+{
+	return a->type == b->type && a->ne[0] == b->ne[0] && a->ne[1] == b->ne[1] &&
+	       stride_of(a) == stride_of(b);
+}
+
+/* Byte ranges [a, a + na) and [b, b + nb) of one buffer meet. */
+static bool overlaps(const struct gpu_tensor *a, const struct gpu_tensor *b)
+{
+	return a->buffer == b->buffer && a->offset < b->offset + gpu_tensor_bytes(b) &&
+	       b->offset < a->offset + gpu_tensor_bytes(a);
+}
+
+int gpu_op_mul_mat_vec_fused(struct gpu_recorder *rec, const char *label,
+			     const struct gpu_tensor *w, const struct gpu_tensor *x,
+			     const struct gpu_mmv_fusion *f, const struct gpu_tensor *y)
+{
+	struct gpu_device *dev = gpu_recorder_device(rec);
+	const struct gpu_caps *caps = gpu_device_caps(dev);
+	const struct gpu_pipeline *pl;
+	int ret = mmv_fused_pipe(rec, label, w->type, &pl);
+	if (ret < 0)
+		return ret;
+	if ((ret = check_tensor(label, "W", w, -1)) < 0 ||
+	    (ret = check_tensor(label, "x", x, TENSOR_F32)) < 0 ||
+	    (ret = check_tensor(label, "y", y, TENSOR_F32)) < 0 ||
+	    (f->norm && (ret = check_tensor(label, "norm", f->norm, TENSOR_F32)) < 0) ||
+	    (f->up && (ret = check_tensor(label, "up", f->up, -1)) < 0) ||
+	    (f->residual && (ret = check_tensor(label, "residual", f->residual, TENSOR_F32)) < 0))
+		return ret;
+	uint32_t K = w->ne[0], M = w->ne[1], n = x->ne[1];
+	if (x->ne[0] != K || y->ne[0] != M || y->ne[1] != n || overlaps(x, y) ||
+	    (f->norm && (f->norm->ne[0] != K || !(f->eps >= 0))) ||
+	    (f->up && !same_shape(f->up, w)) ||
+	    (f->residual && (f->residual->ne[0] != M || f->residual->ne[1] != n))) {
+		g_warning("%s: fused W [%u, %u] * x [%u, %u] cannot give y [%u, %u] (norm, up, "
+			  "residual must match; y apart from x)", label, K, M, x->ne[0], n, y->ne[0],
+			  y->ne[1]);
+		return -EINVAL;
+	}
+	uint32_t cols = gpu_pipeline_cols(pl), groups_y = (n + cols - 1) / cols;
+	if (groups_y > caps->max_wg_count[1]) {
+		g_warning("%s: %u vectors are more than one dispatch takes", label, n);
+		return -EINVAL;
+	}
+	/* Bindings: 0 W, 1 x, 2 y, 3 norm, 4 residual, 5 up; a part that is off
+	 * binds x in its place (never read). */
+	struct gpu_binding b[6];
+	uint32_t x_off, nw_off = 0, w_off, w2_off = 0, y_off, r_off = 0;
+	if ((ret = bind_rows(dev, label, "x", x, 0, n, false, &b[1], &x_off)) < 0)
+		return ret;
+	b[3] = b[4] = b[5] = b[1];
+	if (f->norm && (ret = bind_rows(dev, label, "norm", f->norm, 0, 1, false, &b[3], &nw_off)) < 0)
+		return ret;
+	/* W (and up) in pieces of rows that fit a binding, y and the residual
+	 * in the matching windows, as gpu_op_mul_mat_vec. */
+	uint64_t st = stride_of(w), slack = (uint64_t)caps->storage_align * unit_bytes(w);
+	uint64_t room = caps->max_binding_bytes > slack ? caps->max_binding_bytes - slack : 0;
+	uint64_t piece = MIN(MIN(room / st, (uint64_t)caps->max_wg_count[0]), (uint64_t)M);
+	if (piece == 0)
+		return bind_err(label, "one row of W", -E2BIG);
+	if (piece < M) {
+		uint64_t align = caps->storage_align ? caps->storage_align : 1;
+		uint64_t m = align / gcd_u64(align, st), q = align / gcd_u64(align, 4);
+		m = m / gcd_u64(m, q) * q;
+		piece = piece >= m ? piece / m * m : piece;
+	}
+	for (uint32_t r0 = 0; r0 < M; r0 += (uint32_t)piece) {
+		uint32_t nr = (uint32_t)MIN(piece, (uint64_t)(M - r0));
+		if ((ret = bind_rows(dev, label, "W", w, r0, nr, false, &b[0], &w_off)) < 0 ||
+		    (f->up && (ret = bind_rows(dev, label, "up", f->up, r0, nr, false, &b[5],
+					       &w2_off)) < 0))
+			return ret;
+		uint64_t y_size = (uint64_t)(n - 1) * stride_of(y) + (uint64_t)nr * 4;
+		ret = gpu_buffer_bind(dev, y->buffer, y->offset + (uint64_t)r0 * 4, y_size, 4, true,
+				      &b[2], &y_off);
+		if (ret < 0)
+			return bind_err(label, "y", ret);
+		if (f->residual) {
+			const struct gpu_tensor *r = f->residual;
+			uint64_t r_size = (uint64_t)(n - 1) * stride_of(r) + (uint64_t)nr * 4;
+			ret = gpu_buffer_bind(dev, r->buffer, r->offset + (uint64_t)r0 * 4, r_size, 4,
+					      false, &b[4], &r_off);
+			if (ret < 0)
+				return bind_err(label, "residual", ret);
+		}
+		struct gpu_push_mmv_fused pc = {
+			.ne0 = K,
+			.nrows = nr,
+			.ncols = n,
+			.w_off = w_off,
+			.w_stride = stride_units(w),
+			.x_off = x_off,
+			.x_stride = stride_units(x),
+			.y_off = y_off,
+			.y_stride = stride_units(y),
+			.flags = (f->norm ? GPU_MMV_NORM : 0) | (f->up ? GPU_MMV_GLU : 0) |
+				 (f->residual ? GPU_MMV_ADD : 0),
+			.nw_off = nw_off,
+			.r_off = r_off,
+			.r_stride = f->residual ? stride_units(f->residual) : 0,
+			.w2_off = w2_off,
+			.eps = f->eps,
+		};
+		ret = gpu_recorder_dispatch(rec, pl, label, b, 6, &pc, sizeof pc, nr, groups_y, 1);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}

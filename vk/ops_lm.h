@@ -121,7 +121,8 @@ int gpu_op_rope_qk_norm(struct gpu_recorder *rec, const char *label, const struc
  * gpu_op_rope_qk_norm on the batch first). Online softmax in f32 over tiles
  * of the cache. Decode (many sequences of different lengths) and prefill
  * (many tokens) are the same call. q: F32 [hd·n_head, n_tok]; out: F32
- * [hd·n_head, n_tok] (not q). Uses the seqs table. */
+ * [hd·n_head, n_tok], may be q (each workgroup reads its own query head
+ * before it writes it). Uses the seqs table. */
 int gpu_op_attention(struct gpu_recorder *rec, const char *label, const struct gpu_tensor *q,
 		     const struct gpu_kv_cache *kv, const struct gpu_lm_batch *batch,
 		     uint32_t head_dim, const struct gpu_tensor *out);
@@ -133,6 +134,24 @@ int gpu_op_attention(struct gpu_recorder *rec, const char *label, const struct g
  * and row_stride). */
 int gpu_op_swiglu(struct gpu_recorder *rec, const char *label, const struct gpu_tensor *gate,
 		  const struct gpu_tensor *up, const struct gpu_tensor *y);
+
+/* --- fused mat-vec (decode) --- */
+
+/* What gpu_op_mul_mat_vec_fused folds around y = W·x; NULL members are off. */
+struct gpu_mmv_fusion {
+	const struct gpu_tensor *norm;     /* F32 [K, 1]: x ← RMSNorm(x)·norm first (eps) */
+	float eps;
+	const struct gpu_tensor *up;       /* W's type and shape: y ← silu(W·x) ⊙ (up·x) */
+	const struct gpu_tensor *residual; /* F32 [M, n]: y ← y + residual last (may be y) */
+};
+
+/* gpu_op_mul_mat_vec (vk/ops.h) with its neighbours in the same dispatch:
+ * operator_norm → in_proj / q / k / v (norm), ffn_norm → w1, w3 → SwiGLU
+ * (norm + up), out_proj / w2 + residual (residual). W: [K, M] F32, F16,
+ * Q8_0, Q4_0 or Q6_K; x: F32 [K, n]; y: F32 [M, n], not overlapping x. */
+int gpu_op_mul_mat_vec_fused(struct gpu_recorder *rec, const char *label,
+			     const struct gpu_tensor *w, const struct gpu_tensor *x,
+			     const struct gpu_mmv_fusion *f, const struct gpu_tensor *y);
 
 /* --- sampling (spec §7.2) --- */
 

@@ -11,8 +11,8 @@
 #include "vk/ops_internal.h"
 #include "vk/push.h"
 
-#define ATTN_MAX_KEYS 4096 /* shaders/attn_enc.comp */
-#define ATTN_MAX_HD 128
+#define ATTN_MAX_HD 128 /* shaders/attn_enc.comp */
+#define ATTN_QB 16      /* queries per workgroup */
 #define PATCH 16
 #define PATCH_ELEMS (PATCH * PATCH * 3)
 
@@ -103,8 +103,9 @@ int gpu_op_attention_encoder(struct gpu_recorder *rec, const char *label,
 	if (k->ne[0] != D || v->ne[0] != D || o->ne[0] != D || k->ne[1] != n || v->ne[1] != n ||
 	    o->ne[1] != n)
 		return bad(label, "attention: q, k, v, o shapes differ");
-	if (n > ATTN_MAX_KEYS || n > caps->max_wg_count[0] || n_head > caps->max_wg_count[1])
-		return bad(label, "attention: more than 4096 patches");
+	const uint32_t gx = (n + ATTN_QB - 1) / ATTN_QB;
+	if (gx > caps->max_wg_count[0] || n_head > caps->max_wg_count[1])
+		return bad(label, "attention: too many patches or heads for one dispatch");
 	struct gpu_binding b[4];
 	uint32_t off[4];
 	const struct gpu_tensor *ts[4] = { q, k, v, o };
@@ -120,7 +121,7 @@ int gpu_op_attention_encoder(struct gpu_recorder *rec, const char *label,
 		.o_off = off[3], .o_stride = (uint32_t)(gpu_t_stride(o) / 4),
 		.scale = (float)(1.0 / sqrt((double)hd)),
 	};
-	return gpu_recorder_dispatch(rec, pl, label, b, 4, &pc, sizeof pc, n, n_head, 1);
+	return gpu_recorder_dispatch(rec, pl, label, b, 4, &pc, sizeof pc, gx, n_head, 1);
 }
 
 int gpu_op_pixel_unshuffle(struct gpu_recorder *rec, const char *label,

@@ -47,8 +47,7 @@ int gpu_op_layer_norm(struct gpu_recorder *rec, const char *label, const struct 
 /* Bidirectional multi-head attention over the n patches of one crop (no
  * mask, no RoPE): q, k, v, o F32 [n_head·hd, n] (views with row_stride work,
  * e.g. into one fused QKV tensor); scores scaled by 1/sqrt(hd). hd ≤ 128
- * (64 and 72 occur), n ≤ 4096 (a crop has at most 1024). o must not alias
- * q, k or v. */
+ * (64 and 72 occur). o must not alias q, k or v. */
 int gpu_op_attention_encoder(struct gpu_recorder *rec, const char *label,
 			     const struct gpu_tensor *q, const struct gpu_tensor *k,
 			     const struct gpu_tensor *v, uint32_t n_head,

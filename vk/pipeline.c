@@ -48,6 +48,11 @@
 #include "get_rows_q4_0_f32.h"
 #include "get_rows_q6_k_f32.h"
 #include "get_rows_q8_0_f32.h"
+#include "mul_mat_vec_fused_f16_f32.h"
+#include "mul_mat_vec_fused_f32_f32.h"
+#include "mul_mat_vec_fused_q4_0_f32.h"
+#include "mul_mat_vec_fused_q6_k_f32.h"
+#include "mul_mat_vec_fused_q8_0_f32.h"
 #include "rep_penalty_f32.h"
 #include "rope_qk_norm_f32.h"
 #include "set_rows_f32.h"
@@ -94,7 +99,7 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q4_0_F32, mul_mat_cm_q4_0_f32, gpu_push_mul_mat),
 	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q6_K_F32, mul_mat_cm_q6_k_f32, gpu_push_mul_mat),
 	PIPE(GPU_PIPE_LAYER_NORM_F32, layer_norm_f32, gpu_push_layer_norm, 4),
-	PIPE(GPU_PIPE_ATTN_ENC_F32, attn_enc_f32, gpu_push_attn_enc, 4),
+	PIPE(GPU_PIPE_ATTN_ENC_F32, attn_enc_f32, gpu_push_attn_enc, 1),
 	PIPE(GPU_PIPE_PIXEL_UNSHUFFLE_F32, pixel_unshuffle_f32, gpu_push_pixel_unshuffle, 1),
 	PIPE(GPU_PIPE_IMAGE_PATCHES_U8, image_patches_u8, gpu_push_image_patches, 1),
 	PIPE(GPU_PIPE_IMAGE_RESIZE_U8, image_resize_u8, gpu_push_image_resize, 1),
@@ -111,6 +116,11 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE(GPU_PIPE_ATTENTION_F16_F32, attention_f16_f32, gpu_push_attention, 4),
 	PIPE(GPU_PIPE_REP_PENALTY_F32, rep_penalty_f32, gpu_push_sample, 8),
 	PIPE(GPU_PIPE_ARGMAX_F32, argmax_f32, gpu_push_sample, 8),
+	PIPE(GPU_PIPE_MUL_MAT_VEC_FUSED_F32_F32, mul_mat_vec_fused_f32_f32, gpu_push_mmv_fused, 4),
+	PIPE(GPU_PIPE_MUL_MAT_VEC_FUSED_F16_F32, mul_mat_vec_fused_f16_f32, gpu_push_mmv_fused, 4),
+	PIPE(GPU_PIPE_MUL_MAT_VEC_FUSED_Q8_0_F32, mul_mat_vec_fused_q8_0_f32, gpu_push_mmv_fused, 4),
+	PIPE(GPU_PIPE_MUL_MAT_VEC_FUSED_Q4_0_F32, mul_mat_vec_fused_q4_0_f32, gpu_push_mmv_fused, 4),
+	PIPE(GPU_PIPE_MUL_MAT_VEC_FUSED_Q6_K_F32, mul_mat_vec_fused_q6_k_f32, gpu_push_mmv_fused, 4),
 };
 
 struct gpu_pipeline {

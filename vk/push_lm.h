@@ -72,4 +72,21 @@ struct gpu_push_sample {
 };
 _Static_assert(sizeof(struct gpu_push_sample) == 28, "mirror of sample.comp");
 
+/* shaders/mul_mat_vec_fused.comp: flags GPU_MMV_NORM | GPU_MMV_GLU | GPU_MMV_ADD */
+struct gpu_push_mmv_fused {
+	uint32_t ne0, nrows, ncols;
+	uint32_t w_off, w_stride;
+	uint32_t x_off, x_stride;
+	uint32_t y_off, y_stride;
+	uint32_t flags;
+	uint32_t nw_off;
+	uint32_t r_off, r_stride;
+	uint32_t w2_off;
+	float eps;
+};
+_Static_assert(sizeof(struct gpu_push_mmv_fused) == 60, "mirror of mul_mat_vec_fused.comp");
+#define GPU_MMV_NORM 1u
+#define GPU_MMV_GLU 2u
+#define GPU_MMV_ADD 4u
+
 #endif

@@ -1,0 +1,231 @@
+/* bench/bench-matmul.c — gpu_op_mul_mat speed on the real device: for each
+ * shape (N rows of X, M outputs, K) and weight type, the kernel the op
+ * chooses ("auto": cooperative matrix where the device has it) and the
+ * tiled f32 kernel, timed over back-to-back dispatches in one submit.
+ * Checks a sample of outputs against a double-precision reference so a fast
+ * wrong kernel cannot pass unnoticed. One JSON object per line on stdout.
+ *
+ *   bench-matmul [--iters N] [--small]   (device from CAPTIOND_VK_DEVICE;
+ *   --small: 64 rows of X in every shape, for a smoke run on lavapipe)
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/quant.h"
+#include "vk/buffer.h"
+#include "vk/device.h"
+#include "vk/ops_matmul.h"
+#include "vk/pipeline.h"
+#include "vk/push.h"
+#include "vk/recorder.h"
+#include "vk/staging.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ull;
+}
+
+static float uni(uint64_t *s, float lo, float hi)
+{
+	return lo + (hi - lo) * (float)((rng_next(s) >> 40) * (1.0 / 16777216.0));
+}
+
+/* Random blocks with finite scales (as tests/test-gpu-mul-mat.c). */
+static void fill_weights(uint32_t type, uint8_t *w, uint64_t bytes, uint64_t *rng)
+{
+	const struct tensor_type_info *ti = tensor_type_info(type);
+	for (uint64_t i = 0; i < bytes; i += 8) {
+		uint64_t r = rng_next(rng);
+		memcpy(w + i, &r, bytes - i < 8 ? bytes - i : 8);
+	}
+	for (uint64_t i = 0; i < bytes / ti->block_bytes; i++) {
+		uint8_t *b = w + i * ti->block_bytes;
+		uint16_t h;
+		if (type == TENSOR_F16) {
+			h = f32_to_fp16(uni(rng, -1, 1));
+			memcpy(b, &h, 2);
+		} else if (type == TENSOR_Q8_0 || type == TENSOR_Q4_0) {
+			h = f32_to_fp16(uni(rng, 0.001f, 0.05f));
+			memcpy(b, &h, 2);
+		}
+	}
+}
+
+struct ctx {
+	struct gpu_device *dev;
+	struct gpu_pipelines *pipes;
+	struct gpu_staging *staging;
+	struct gpu_recorder *rec;
+};
+
+/* The tiled kernel directly (one piece: every bench shape fits a binding). */
+static int dispatch_tiled(struct ctx *c, const struct gpu_tensor *w, const struct gpu_tensor *x,
+			  const struct gpu_tensor *y)
+{
+	enum gpu_pipe_id id = w->type == TENSOR_F16   ? GPU_PIPE_MUL_MAT_F16_F32
+			      : w->type == TENSOR_Q8_0 ? GPU_PIPE_MUL_MAT_Q8_0_F32
+						       : GPU_PIPE_MUL_MAT_Q4_0_F32;
+	const struct gpu_pipeline *pl = gpu_pipelines_get(c->pipes, id);
+	uint64_t wrow = 0;
+	tensor_row_bytes(w->type, w->ne[0], &wrow);
+	const struct tensor_type_info *ti = tensor_type_info(w->type);
+	struct gpu_binding b[5];
+	uint32_t wo, xo, yo;
+	int ret;
+	if ((ret = gpu_buffer_bind(c->dev, w->buffer, 0, wrow * w->ne[1], ti->block_bytes, false,
+				   &b[0], &wo)) < 0 ||
+	    (ret = gpu_buffer_bind(c->dev, x->buffer, 0, (uint64_t)x->ne[0] * x->ne[1] * 4, 4, false,
+				   &b[1], &xo)) < 0 ||
+	    (ret = gpu_buffer_bind(c->dev, y->buffer, 0, (uint64_t)y->ne[0] * y->ne[1] * 4, 4, true,
+				   &b[2], &yo)) < 0)
+		return ret;
+	b[3] = b[4] = b[1];
+	struct gpu_push_mul_mat pc = {
+		.K = w->ne[0], .M = w->ne[1], .N = x->ne[1],
+		.w_stride = (uint32_t)(wrow / ti->block_bytes),
+		.x_stride = x->ne[0], .y_stride = y->ne[0],
+	};
+	return gpu_recorder_dispatch(c->rec, pl, "mul_mat.tiled", b, 5, &pc, sizeof pc,
+				     (pc.M + 63) / 64, (pc.N + 63) / 64, 1);
+}
+
+static int bench_one(struct ctx *c, uint32_t type, uint32_t N, uint32_t M, uint32_t K,
+		     int tiled, int iters)
+{
+	const struct tensor_type_info *ti = tensor_type_info(type);
+	uint64_t rng = 0x1234567ull + N + M + K + type, wrow = 0;
+	tensor_row_bytes(type, K, &wrow);
+	uint64_t wbytes = wrow * M, xbytes = (uint64_t)K * N * 4, ybytes = (uint64_t)M * N * 4;
+	uint8_t *w = malloc(wbytes);
+	float *x = malloc(xbytes), *y = malloc(ybytes), *row = malloc((size_t)K * 4);
+	struct gpu_buffer *wb = NULL, *xb = NULL, *yb = NULL;
+	int ret = -1;
+	fill_weights(type, w, wbytes, &rng);
+	for (uint64_t i = 0; i < (uint64_t)K * N; i++)
+		x[i] = uni(&rng, -1, 1);
+	if (gpu_buffer_create(c->dev, GPU_MEM_WEIGHTS, wbytes, "W", &wb) < 0 ||
+	    gpu_buffer_create(c->dev, GPU_MEM_SCRATCH, xbytes, "X", &xb) < 0 ||
+	    gpu_buffer_create(c->dev, GPU_MEM_SCRATCH, ybytes, "Y", &yb) < 0 ||
+	    gpu_staging_write(c->staging, wb, 0, w, wbytes) < 0 ||
+	    gpu_staging_write(c->staging, xb, 0, x, xbytes) < 0 || gpu_staging_flush(c->staging) < 0)
+		goto out;
+	struct gpu_tensor W = { wb, 0, type, { K, M }, 0 };
+	struct gpu_tensor X = { xb, 0, TENSOR_F32, { K, N }, 0 };
+	struct gpu_tensor Y = { yb, 0, TENSOR_F32, { M, N }, 0 };
+	double best = 1e30;
+	for (int rep = 0; rep < 3; rep++) { /* rep 0 warms up */
+		if (gpu_recorder_begin(c->rec) < 0)
+			goto out;
+		for (int i = 0; i < iters; i++) {
+			ret = tiled ? dispatch_tiled(c, &W, &X, &Y)
+				    : gpu_op_mul_mat(c->rec, "mul_mat", &W, &X, &Y, NULL);
+			if (ret < 0)
+				goto out;
+		}
+		double t0 = now_s();
+		if (gpu_recorder_submit(c->rec) < 0 || gpu_recorder_wait(c->rec) < 0) {
+			ret = -1;
+			goto out;
+		}
+		double t = (now_s() - t0) / iters;
+		if (rep > 0 && t < best)
+			best = t;
+	}
+	if (gpu_staging_read(c->staging, yb, 0, y, ybytes) < 0)
+		goto out;
+	/* sample: 16 rows of W against every 37th vector */
+	double num = 0, den = 0;
+	for (uint32_t s = 0; s < 16; s++) {
+		uint32_t m = (uint32_t)(((uint64_t)s * 7919u) % M);
+		dequantize_row(type, w + (uint64_t)m * wrow, row, K);
+		for (uint32_t n = 0; n < N; n += 37) {
+			double r = 0;
+			for (uint32_t k = 0; k < K; k++)
+				r += (double)row[k] * x[(uint64_t)n * K + k];
+			double d = y[(uint64_t)n * M + m] - r;
+			num += d * d;
+			den += r * r;
+		}
+	}
+	double tflops = 2.0 * N * M * K / best / 1e12;
+	printf("{\"class\":\"bench\",\"bench\":\"matmul\",\"device\":\"%s\",\"kernel\":\"%s\","
+	       "\"type\":\"%s\",\"N\":%u,\"M\":%u,\"K\":%u,\"iters\":%d,\"us\":%.2f,"
+	       "\"tflops\":%.2f,\"nmse_sample\":%.3g}\n",
+	       gpu_device_caps(c->dev)->name,
+	       tiled ? "tiled" : (gpu_mul_mat_uses_coopmat(c->rec) ? "nv_coopmat" : "tiled"),
+	       ti->name, N, M, K, iters, best * 1e6, tflops, num / den);
+	fflush(stdout);
+	ret = 0;
+out:
+	gpu_buffer_destroy(wb);
+	gpu_buffer_destroy(xb);
+	gpu_buffer_destroy(yb);
+	free(w);
+	free(x);
+	free(y);
+	free(row);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	int iters = 20;
+	uint32_t small = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc)
+			iters = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--small") == 0)
+			small = 64;
+		else
+			iters = 0;
+	}
+	if (iters < 1 || iters > 200) {
+		fprintf(stderr, "usage: bench-matmul [--iters 1..200] [--small]\n");
+		return 2;
+	}
+	struct gpu_device_config cfg = { 0 };
+	gpu_device_config_from_env(&cfg);
+	struct ctx c = { 0 };
+	int status = 1;
+	if (gpu_device_create(&cfg, &c.dev) < 0 || gpu_pipelines_create(c.dev, NULL, &c.pipes) < 0 ||
+	    gpu_staging_create(c.dev, 64u << 20, &c.staging) < 0 ||
+	    gpu_recorder_create(c.dev, c.pipes, 256, &c.rec) < 0) {
+		fprintf(stderr, "bench-matmul: no usable device\n");
+		goto out;
+	}
+	/* (N, M, K): one ViT-B FFN GEMM for 1024 patches, the square 4096³,
+	 * an LFM2 prefill of 256 tokens (1024 → 4608). */
+	static const uint32_t shapes[][3] = { { 1024, 3072, 768 }, { 4096, 4096, 4096 },
+					      { 256, 4608, 1024 } };
+	static const uint32_t types[] = { TENSOR_F16, TENSOR_Q8_0, TENSOR_Q4_0 };
+	for (size_t s = 0; s < 3; s++)
+		for (size_t t = 0; t < 3; t++)
+			for (int tiled = 0; tiled < 2; tiled++) {
+				if (tiled && !gpu_mul_mat_uses_coopmat(c.rec))
+					continue; /* "auto" was the tiled kernel already */
+				int it = shapes[s][0] == 4096 && !small ? (iters + 3) / 4 : iters;
+				if (bench_one(&c, types[t], small ? small : shapes[s][0], shapes[s][1], shapes[s][2],
+					      tiled, it) < 0)
+					goto out;
+			}
+	status = 0;
+out:
+	gpu_recorder_destroy(c.rec);
+	gpu_staging_destroy(c.staging);
+	gpu_pipelines_destroy(c.pipes);
+	gpu_device_destroy(c.dev);
+	return status;
+}

@@ -1,0 +1,180 @@
+/* daemon/ctl_generate.c — captionctl generate: text-only generation with the
+ * LM on the Vulkan engine (the daemon's decode path), streamed through the
+ * tokenizer's streaming decoder. Also the engine start-up shared with
+ * captionctl bench lm (ctl_lm_open). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "daemon/captionctl.h"
+#include "model/gguf.h"
+#include "model/lm_graph.h"
+#include "model/tokenizer.h"
+#include "vk/device.h"
+#include "vk/lfm2_lm.h"
+#include "vk/pipeline.h"
+#include "vk/staging.h"
+
+#define STAGING_BYTES (64u << 20)
+#define MAX_DISPATCHES 4096 /* one step: ~16 per layer, more with pieces */
+
+int ctl_lm_open(const char *path, struct ctl_lm *e)
+{
+	memset(e, 0, sizeof *e);
+	struct gguf_file *f = NULL;
+	struct gguf_error gerr = { 0 };
+	char msg[512] = "";
+	int ret = gguf_file_open(path, &f, &gerr);
+	if (ret < 0) {
+		if (ret == -EBADMSG)
+			gguf_error_format(&gerr, path, msg, sizeof msg);
+		else
+			snprintf(msg, sizeof msg, "%s: %s", path, g_strerror(-ret));
+		fprintf(stderr, "captionctl: %s\n", msg);
+		return ret;
+	}
+	struct gpu_device_config cfg = { 0 };
+	gpu_device_config_from_env(&cfg);
+	gchar *cache = g_build_filename(g_get_user_cache_dir(), "captiond", "vk-pipelines.bin", NULL);
+	gchar *cache_dir = g_path_get_dirname(cache);
+	g_mkdir_with_parents(cache_dir, 0700);
+	g_free(cache_dir);
+	if ((ret = tokenizer_create_from_gguf(f, &e->tok, msg, sizeof msg)) < 0) {
+		fprintf(stderr, "captionctl: %s: %s\n", path, msg);
+		goto out;
+	}
+	if ((ret = gpu_device_create(&cfg, &e->dev)) < 0 ||
+	    (ret = gpu_pipelines_create(e->dev, cache, &e->pipes)) < 0 ||
+	    (ret = gpu_staging_create(e->dev, STAGING_BYTES, &e->st)) < 0 ||
+	    (ret = gpu_lm_create(e->dev, e->pipes, e->st, MAX_DISPATCHES, &e->glm)) < 0) {
+		fprintf(stderr, "captionctl: Vulkan start-up failed: %s\n", g_strerror(-ret));
+		goto out;
+	}
+	if ((ret = lm_model_create(gpu_lm_backend(e->glm), f, &e->model, msg, sizeof msg)) < 0)
+		fprintf(stderr, "captionctl: %s: %s\n", path, msg);
+out:
+	g_free(cache);
+	gguf_file_destroy(f);
+	if (ret < 0)
+		ctl_lm_close(e);
+	return ret;
+}
+
+void ctl_lm_close(struct ctl_lm *e)
+{
+	lm_model_destroy(e->model);
+	gpu_lm_destroy(e->glm);
+	gpu_staging_destroy(e->st);
+	gpu_pipelines_destroy(e->pipes);
+	gpu_device_destroy(e->dev); /* prints the profile with CAPTIOND_PROFILE=1 */
+	tokenizer_destroy(e->tok);
+	memset(e, 0, sizeof *e);
+}
+
+int ctl_lm_chat_ids(struct tokenizer *tok, const char *user_text, GArray *ids)
+{
+	/* Spec §5.1 without system turn or image: one BOS, which is the
+	 * template's <|startoftext|> text; the user text is encoded without
+	 * special-token parsing. */
+	int ret = tokenizer_encode(tok, "<|startoftext|><|im_start|>user\n",
+				   strlen("<|startoftext|><|im_start|>user\n"), TOKENIZER_PARSE_SPECIAL, ids);
+	if (ret == 0)
+		ret = tokenizer_encode(tok, user_text, strlen(user_text), 0, ids);
+	if (ret == 0)
+		ret = tokenizer_encode(tok, "<|im_end|>\n<|im_start|>assistant\n",
+				       strlen("<|im_end|>\n<|im_start|>assistant\n"), TOKENIZER_PARSE_SPECIAL, ids);
+	return ret;
+}
+
+bool ctl_lm_is_eog(int32_t id)
+{
+	return id == 7 || id == 2; /* <|im_end|>, <|endoftext|> (spec §7.4) */
+}
+
+int ctl_generate_main(int argc, char **argv)
+{
+	gchar *model = NULL;
+	gint max_tokens = 256;
+	gboolean greedy = TRUE;
+	GOptionEntry entries[] = {
+		{ "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "the LM GGUF", "LM.gguf" },
+		{ "max-tokens", 'n', 0, G_OPTION_ARG_INT, &max_tokens, "tokens to generate at most (default 256)", "N" },
+		{ "greedy", 0, 0, G_OPTION_ARG_NONE, &greedy, "argmax decoding (the default and, for now, the only mode)", NULL },
+		{ NULL, 0, 0, 0, NULL, NULL, NULL },
+	};
+	GOptionContext *octx = g_option_context_new("\"PROMPT\" - generate text with the LM on the GPU");
+	GError *err = NULL;
+	struct ctl_lm e = { 0 };
+	struct lm_ctx *c = NULL;
+	struct lm_seq *seq = NULL;
+	struct tokenizer_stream *ts = NULL;
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int32_t));
+	GString *out = g_string_new(NULL);
+	int status = 2;
+
+	g_option_context_add_main_entries(octx, entries, NULL);
+	if (!g_option_context_parse(octx, &argc, &argv, &err)) {
+		fprintf(stderr, "captionctl generate: %s\n", err->message);
+		goto done;
+	}
+	if (!model || argc != 2 || max_tokens < 1 || max_tokens > 65536) {
+		fprintf(stderr, "captionctl generate: usage: --model LM.gguf [--max-tokens N] [--greedy] \"PROMPT\"\n");
+		goto done;
+	}
+	status = 1;
+	if (ctl_lm_open(model, &e) < 0)
+		goto done;
+	if (ctl_lm_chat_ids(e.tok, argv[1], ids) < 0)
+		goto done;
+	uint32_t n_prompt = ids->len;
+	int ret = lm_ctx_create(e.model, 1, n_prompt + (uint32_t)max_tokens, n_prompt, 1, &c);
+	if (ret == 0)
+		ret = lm_seq_acquire(c, &seq);
+	if (ret < 0) {
+		fprintf(stderr, "captionctl generate: context of %u positions: %s\n", n_prompt + max_tokens,
+			g_strerror(-ret));
+		goto done;
+	}
+	ts = tokenizer_stream_create(e.tok, 0);
+	double t0 = g_get_monotonic_time() / 1e6, t_first = 0;
+	int32_t tok = -1;
+	struct lm_input in = { .seq = seq, .ids = (const int32_t *)ids->data, .n = n_prompt };
+	int n_gen = 0;
+	for (; n_gen < max_tokens; n_gen++) {
+		ret = lm_ctx_step(c, &in, 1, NULL, &tok);
+		if (ret < 0) {
+			fprintf(stderr, "captionctl generate: step %d: %s\n", n_gen, g_strerror(-ret));
+			goto done;
+		}
+		if (n_gen == 0)
+			t_first = g_get_monotonic_time() / 1e6;
+		if (ctl_lm_is_eog(tok))
+			break;
+		g_string_truncate(out, 0);
+		tokenizer_stream_push(ts, tok, out);
+		fputs(out->str, stdout);
+		fflush(stdout);
+		in = (struct lm_input){ .seq = seq, .ids = &tok, .n = 1 };
+	}
+	g_string_truncate(out, 0);
+	tokenizer_stream_flush(ts, out);
+	printf("%s\n", out->str);
+	double t1 = g_get_monotonic_time() / 1e6;
+	fprintf(stderr, "captionctl generate: %u prompt tokens, %d generated; first token %.1f ms, "
+			"%.1f tokens/s after it\n", n_prompt, n_gen, (t_first - t0) * 1e3,
+		n_gen > 1 ? (n_gen - 1) / (t1 - t_first) : 0.0);
+	status = 0;
+done:
+	tokenizer_stream_destroy(ts);
+	lm_seq_release(seq);
+	lm_ctx_destroy(c);
+	ctl_lm_close(&e);
+	g_array_free(ids, TRUE);
+	g_string_free(out, TRUE);
+	g_clear_error(&err);
+	g_option_context_free(octx);
+	g_free(model);
+	return status;
+}
