@@ -363,6 +363,7 @@ static int query_caps(struct gpu_device *dev)
 	c->storage_8bit = f12.storageBuffer8BitAccess;
 	c->int8_dot = has_dot && dotf.shaderIntegerDotProduct;
 	c->coopmat_nv = nv_ext && cmnv.cooperativeMatrix;
+	c->memory_model = f12.vulkanMemoryModel;
 	/* Our headers (1.3.239) predate VK_KHR_cooperative_matrix: name only. */
 	c->coopmat_khr = has_device_ext(pd, "VK_KHR_cooperative_matrix");
 
@@ -425,6 +426,9 @@ static int create_logical(struct gpu_device *dev)
 		.storageBuffer8BitAccess = VK_TRUE,
 		.shaderFloat16 = dev->caps.fp16_arith,
 		.shaderInt8 = dev->caps.int8_arith,
+		/* glslang emits the VulkanMemoryModel capability for the cooperative-
+		 * matrix shaders; the device must enable the feature they declare. */
+		.vulkanMemoryModel = dev->caps.memory_model,
 	};
 	VkPhysicalDeviceVulkan11Features f11 = {
 		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,

@@ -50,6 +50,7 @@ struct gpu_caps {
 	bool int8_dot;                   /* shaderIntegerDotProduct */
 	bool int8_dot_accelerated;       /* packed 4x8-bit signed, accelerated */
 	bool coopmat_khr, coopmat_nv;    /* extension (and feature) present */
+	bool memory_model;      /* vulkanMemoryModel: SPIR-V from GL_NV_cooperative_matrix declares it */
 	uint32_t max_shared_bytes;       /* maxComputeSharedMemorySize */
 	uint64_t max_storage_range;      /* maxStorageBufferRange, as reported */
 	uint64_t max_binding_bytes;      /* what bindings use: range or override */
