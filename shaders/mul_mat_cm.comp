@@ -3,7 +3,8 @@
 // GL_NV_cooperative_matrix: f16 tiles in shared memory, f32 accumulators,
 // 16×16×16 fragments. A workgroup of 8 subgroups of 32 computes a 128 (n)
 // × 128 (m) tile; subgroup s owns rows 32(s/2) .. +32 and columns
-// 64(s%2) .. +64 of it (2 × 4 fragments). C = A·B with A = X tile (n × k,
+// 64(s%2) .. +64 of it (2 × 4 fragments); with MM_NARROW 128 × 64 and
+// 32(s%2) .. +32 (2 × 2). C = A·B with A = X tile (n × k,
 // row-major) and B = Wᵀ tile (k × m, i.e. W rows read column-major), so C
 // is already in Y's layout. Built only when glslang compiles the extension;
 // used only on devices with VK_NV_cooperative_matrix and subgroup size 32.
@@ -34,6 +35,12 @@ layout(local_size_x = 256) in;
 #define BK 32
 #define LDS (BK + 8) // halves per shared row: 80 bytes, ldmatrix rows hit distinct banks
 #define BUF (BM * LDS)
+#ifndef MM_STAGES
+#define MM_STAGES 2 // shared buffers: 2 = one barrier per K step, 48 KiB in all
+#endif
+// Push flag (vk/ops_matmul.c): the tile is 128 (n) × 64 (m) and the
+// subgroups own 32 × 32, for grids too small to fill the device.
+#define MM_NARROW 16u
 
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; }; // same buffer, 16-byte view
@@ -44,8 +51,8 @@ layout(std430, binding = 0) readonly buffer W4 { uvec4 w4[]; }; // 8 halves
 layout(std430, binding = 0) readonly buffer W16 { uint16_t w16[]; }; // blocks as halfwords
 #endif
 
-shared float16_t xs[2 * BUF]; // two buffers of [n][k]
-shared float16_t ws[2 * BUF]; // two buffers of [m][k]
+shared float16_t xs[MM_STAGES * BUF]; // [n][k] per buffer
+shared float16_t ws[MM_STAGES * BUF]; // [m][k] per buffer
 shared float stage[8 * 256];  // one 16×16 f32 fragment per subgroup
 
 #define FA fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
@@ -79,13 +86,13 @@ void read_x(uint n0, uint k0, bool vec)
 	}
 }
 
-void read_w(uint m0, uint k0, bool vec)
+void read_w(uint m0, uint k0, bool vec, bool narrow)
 {
 	const uint tid = gl_LocalInvocationID.x;
 	const uint lk = (tid % 4) * 8;
 	[[unroll]] for (uint h = 0; h < 2; h++) {
 		const uint m = m0 + tid / 4 + 64 * h, k = k0 + lk;
-		const bool inb = m < pc.M && k < pc.K;
+		const bool inb = (h == 0 || !narrow) && m < pc.M && k < pc.K;
 		const uint row = pc.w_off + m * pc.w_stride;
 #if defined(W_F16)
 		if (vec) {
@@ -178,9 +185,10 @@ void store_frag(FC c, uint sg, uint n, uint m)
 
 void main()
 {
-	const uint m0 = gl_WorkGroupID.x * BM, n0 = gl_WorkGroupID.y * BN;
+	const bool narrow = (pc.flags & MM_NARROW) != 0u;
+	const uint m0 = gl_WorkGroupID.x * (narrow ? BM / 2 : BM), n0 = gl_WorkGroupID.y * BN;
 	const uint sg = gl_SubgroupID;
-	const uint sn = (sg / 2) * 32, sm = (sg % 2) * 64;
+	const uint sn = (sg / 2) * 32, sm = (sg % 2) * (narrow ? 32 : 64);
 	const bool xvec = pc.K % 4 == 0 && pc.x_off % 4 == 0 && pc.x_stride % 4 == 0;
 	const bool wvec = pc.K % 8 == 0 && pc.w_off % 8 == 0 && pc.w_stride % 8 == 0;
 
@@ -188,7 +196,7 @@ void main()
 	FC c10 = FC(0.0), c11 = FC(0.0), c12 = FC(0.0), c13 = FC(0.0);
 
 	read_x(n0, 0, xvec);
-	read_w(m0, 0, wvec);
+	read_w(m0, 0, wvec, narrow);
 	write_tiles(0);
 	barrier();
 	uint cur = 0;
@@ -196,7 +204,7 @@ void main()
 		const bool more = k0 + BK < pc.K;
 		if (more) { // in flight while the fragments below multiply
 			read_x(n0, k0 + BK, xvec);
-			read_w(m0, k0 + BK, wvec);
+			read_w(m0, k0 + BK, wvec, narrow);
 		}
 		const uint xa = cur * BUF + sn * LDS, wa = cur * BUF + sm * LDS;
 		[[unroll]] for (uint kk = 0; kk < BK; kk += 16) {
@@ -205,22 +213,30 @@ void main()
 			coopMatLoadNV(a1, xs, xa + 16 * LDS + kk, LDS, false);
 			coopMatLoadNV(b0, ws, wa + kk, LDS, true);
 			coopMatLoadNV(b1, ws, wa + 16 * LDS + kk, LDS, true);
-			coopMatLoadNV(b2, ws, wa + 32 * LDS + kk, LDS, true);
-			coopMatLoadNV(b3, ws, wa + 48 * LDS + kk, LDS, true);
 			c00 = coopMatMulAddNV(a0, b0, c00);
 			c01 = coopMatMulAddNV(a0, b1, c01);
-			c02 = coopMatMulAddNV(a0, b2, c02);
-			c03 = coopMatMulAddNV(a0, b3, c03);
 			c10 = coopMatMulAddNV(a1, b0, c10);
 			c11 = coopMatMulAddNV(a1, b1, c11);
-			c12 = coopMatMulAddNV(a1, b2, c12);
-			c13 = coopMatMulAddNV(a1, b3, c13);
+			if (!narrow) {
+				coopMatLoadNV(b2, ws, wa + 32 * LDS + kk, LDS, true);
+				coopMatLoadNV(b3, ws, wa + 48 * LDS + kk, LDS, true);
+				c02 = coopMatMulAddNV(a0, b2, c02);
+				c03 = coopMatMulAddNV(a0, b3, c03);
+				c12 = coopMatMulAddNV(a1, b2, c12);
+				c13 = coopMatMulAddNV(a1, b3, c13);
+			}
 		}
 		if (more) {
+#if MM_STAGES == 2
 			// the other buffer was last read before the previous barrier
 			write_tiles(cur ^ 1u);
 			barrier();
 			cur ^= 1u;
+#else
+			barrier();
+			write_tiles(0);
+			barrier();
+#endif
 		}
 	}
 
@@ -228,10 +244,12 @@ void main()
 	const uint n = n0 + sn, m = m0 + sm;
 	store_frag(c00, sg, n, m);
 	store_frag(c01, sg, n, m + 16);
-	store_frag(c02, sg, n, m + 32);
-	store_frag(c03, sg, n, m + 48);
 	store_frag(c10, sg, n + 16, m);
 	store_frag(c11, sg, n + 16, m + 16);
-	store_frag(c12, sg, n + 16, m + 32);
-	store_frag(c13, sg, n + 16, m + 48);
+	if (!narrow) {
+		store_frag(c02, sg, n, m + 32);
+		store_frag(c03, sg, n, m + 48);
+		store_frag(c12, sg, n + 16, m + 32);
+		store_frag(c13, sg, n + 16, m + 48);
+	}
 }
