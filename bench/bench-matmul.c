@@ -207,11 +207,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* (N, M, K): one ViT-B FFN GEMM for 1024 patches, the square 4096³,
-	 * an LFM2 prefill of 256 tokens (1024 → 4608). */
+	 * an LFM2 prefill of 256 tokens (1024 → 4608 and back), a vision
+	 * attention projection for 1024 patches (768 → 768). */
 	static const uint32_t shapes[][3] = { { 1024, 3072, 768 }, { 4096, 4096, 4096 },
-					      { 256, 4608, 1024 } };
+					      { 256, 4608, 1024 }, { 256, 1024, 4608 },
+					      { 1024, 768, 768 } };
 	static const uint32_t types[] = { TENSOR_F16, TENSOR_Q8_0, TENSOR_Q4_0 };
-	for (size_t s = 0; s < 3; s++)
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
 		for (size_t t = 0; t < 3; t++)
 			for (int tiled = 0; tiled < 2; tiled++) {
 				if (tiled && !gpu_mul_mat_uses_coopmat(c.rec))

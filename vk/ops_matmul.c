@@ -13,6 +13,12 @@
 /* Output tile of one workgroup (shaders/mul_mat.comp, mul_mat_cm.comp). */
 #define TILE_TILED 64
 #define TILE_CM 128
+/* mul_mat_cm.comp's MM_NARROW push flag: 128 rows of X × 64 of W per
+ * workgroup, taken when 128 × 128 tiles would give fewer workgroups than
+ * CM_FILL (two per SM of a 132-SM H100/H200; prefill and the vision
+ * projections at 1024 patches are such grids). */
+#define MM_NARROW 16u
+#define CM_FILL 264u
 
 static int pipe_ids(uint32_t wtype, enum gpu_pipe_id *tiled, enum gpu_pipe_id *cm)
 {
@@ -60,10 +66,10 @@ int gpu_op_mul_mat(struct gpu_recorder *rec, const char *label, const struct gpu
 		return -ENOTSUP;
 	}
 	const struct gpu_pipeline *pl = gpu_pipelines_get(pipes, cm_id);
-	uint32_t tile = TILE_CM;
+	uint32_t tile = TILE_CM, tile_m = TILE_CM;
 	if (gpu_pipeline_vk(pl) == VK_NULL_HANDLE) {
 		pl = gpu_pipelines_get(pipes, tiled_id);
-		tile = TILE_TILED;
+		tile = tile_m = TILE_TILED;
 	}
 	if ((ret = gpu_t_check(label, "W", w, -1)) < 0 ||
 	    (ret = gpu_t_check(label, "X", x, TENSOR_F32)) < 0 ||
@@ -83,13 +89,19 @@ int gpu_op_mul_mat(struct gpu_recorder *rec, const char *label, const struct gpu
 		return bad_shape(label, "residual must have Y's shape");
 	if ((unsigned)act > GPU_ACT_GELU_ERF)
 		return bad_shape(label, "unknown activation");
+	uint32_t narrow = 0;
+	if (tile == TILE_CM &&
+	    (uint64_t)((M + tile - 1) / tile) * ((N + tile - 1) / tile) < CM_FILL) {
+		narrow = MM_NARROW;
+		tile_m = TILE_CM / 2;
+	}
 
 	/* Pieces: rows of W (pm) and rows of X (pn). */
 	const uint64_t ws = gpu_t_stride(w), xs = gpu_t_stride(x), ys = gpu_t_stride(y);
 	const uint64_t rs = res ? gpu_t_stride(res) : 4;
 	const uint64_t room_w = gpu_t_room(caps, gpu_t_unit(w)), room_f = gpu_t_room(caps, 4);
 	uint64_t pm = MIN((uint64_t)M, room_w / ws);
-	pm = MIN(pm, (uint64_t)caps->max_wg_count[0] * tile);
+	pm = MIN(pm, (uint64_t)caps->max_wg_count[0] * tile_m);
 	uint64_t pn = MIN((uint64_t)N, room_f / MAX(MAX(xs, ys), rs));
 	pn = MIN(pn, (uint64_t)caps->max_wg_count[1] * tile);
 	if (pm == 0 || pn == 0) {
@@ -104,7 +116,7 @@ int gpu_op_mul_mat(struct gpu_recorder *rec, const char *label, const struct gpu
 		uint64_t st[] = { xs, ys, rs };
 		pn = gpu_t_align_piece(caps, (uint32_t)pn, st, 3);
 	}
-	const uint32_t flags = (bias ? 1u : 0u) | (res ? 2u : 0u) | ((uint32_t)act << 2);
+	const uint32_t flags = (bias ? 1u : 0u) | (res ? 2u : 0u) | ((uint32_t)act << 2) | narrow;
 	struct gpu_binding b[5];
 	uint32_t w_off, x_off, y_off, b_off = 0, r_off = 0;
 	for (uint32_t c0 = 0; c0 < N; c0 += (uint32_t)pn) {
@@ -140,7 +152,7 @@ int gpu_op_mul_mat(struct gpu_recorder *rec, const char *label, const struct gpu
 				.flags = flags,
 			};
 			ret = gpu_recorder_dispatch(rec, pl, label, b, 5, &pc, sizeof pc,
-						    (nr + tile - 1) / tile, (nc + tile - 1) / tile, 1);
+						    (nr + tile_m - 1) / tile_m, (nc + tile - 1) / tile, 1);
 			if (ret < 0)
 				return ret;
 		}
