@@ -26,7 +26,8 @@ struct tokenizer;
 /* Open path's tokenizer; on failure print the reason and return -errno. */
 int ctl_tokenizer_open(const char *path, struct tokenizer **out);
 
-/* The Vulkan device, pipelines and staging ring of a GPU subcommand. */
+/* The Vulkan device, pipelines (cached on disk) and staging ring of a GPU
+ * subcommand (daemon/ctl_gpu.c). */
 struct gpu_device;
 struct gpu_pipelines;
 struct gpu_staging;
@@ -39,26 +40,18 @@ struct ctl_gpu {
 int ctl_gpu_open(struct ctl_gpu *g);
 void ctl_gpu_close(struct ctl_gpu *g);
 
-/* The LM on the Vulkan engine (ctl_generate.c): device (CAPTIOND_VK_*
- * knobs), pipelines (cache in $XDG_CACHE_HOME/captiond), staging ring,
+/* The LM on the Vulkan engine (ctl_generate.c): the shared start-up above,
  * weights uploaded, tokenizer. open prints the reason on failure. */
-struct gpu_device;
-struct gpu_pipelines;
-struct gpu_staging;
 struct gpu_lm;
 struct lm_model;
 struct ctl_lm {
-	struct gpu_device *dev;
-	struct gpu_pipelines *pipes;
-	struct gpu_staging *st;
+	struct ctl_gpu gpu;
 	struct gpu_lm *glm;
 	struct lm_model *model;
 	struct tokenizer *tok;
 };
 int ctl_lm_open(const char *path, struct ctl_lm *e);
 void ctl_lm_close(struct ctl_lm *e); /* safe on a zeroed or failed one */
-/* The chat layout of spec §5.1 for one text-only user turn. */
-int ctl_lm_chat_ids(struct tokenizer *tok, const char *user_text, GArray *ids);
 /* End-of-generation ids (spec §7.4): 7 and 2. */
 bool ctl_lm_is_eog(int32_t id);
 

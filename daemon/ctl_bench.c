@@ -330,7 +330,7 @@ static int bench_lm(int argc, char **argv)
 	uint64_t kinds[4];
 	gpu_lm_memory(e.glm, kinds);
 	gchar *model_json = json_escape(model);
-	gchar *dev_json = json_escape(gpu_device_caps(e.dev)->name);
+	gchar *dev_json = json_escape(gpu_device_caps(e.gpu.dev)->name);
 	printf("{\"class\":\"bench\",\"bench\":\"lm\",\"model\":\"%s\",\"device\":\"%s\","
 	       "\"n_layer\":%u,\"d_model\":%u,\"n_vocab\":%u,\"load_s\":%.2f,"
 	       "\"prompt_tokens\":%u,\"image_slots\":%u,\"prefill_tokens_s\":%.1f,\"ttft_ms\":%.2f,"

@@ -21,33 +21,6 @@
 
 #define DECODE_TIMEOUT_S 30
 
-int ctl_gpu_open(struct ctl_gpu *g)
-{
-	struct gpu_device_config cfg = { 0 };
-	memset(g, 0, sizeof *g);
-	gpu_device_config_from_env(&cfg);
-	int ret = gpu_device_create(&cfg, &g->dev);
-	if (ret < 0) {
-		fprintf(stderr, "captionctl: no usable Vulkan device (%d)\n", ret);
-		return ret;
-	}
-	if ((ret = gpu_pipelines_create(g->dev, NULL, &g->pipes)) < 0 ||
-	    (ret = gpu_staging_create(g->dev, 64u << 20, &g->staging)) < 0) {
-		fprintf(stderr, "captionctl: Vulkan start-up failed (%d)\n", ret);
-		ctl_gpu_close(g);
-		return ret;
-	}
-	return 0;
-}
-
-void ctl_gpu_close(struct ctl_gpu *g)
-{
-	gpu_staging_destroy(g->staging);
-	gpu_pipelines_destroy(g->pipes);
-	gpu_device_destroy(g->dev);
-	memset(g, 0, sizeof *g);
-}
-
 /* Decode one image file to packed RGB8; *pixels g_free. */
 static int decode_image(const char *path, uint8_t **pixels, uint32_t *w, uint32_t *h)
 {

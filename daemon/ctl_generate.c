@@ -11,13 +11,13 @@
 #include "daemon/captionctl.h"
 #include "model/gguf.h"
 #include "model/lm_graph.h"
+#include "model/prompt.h"
 #include "model/tokenizer.h"
 #include "vk/device.h"
 #include "vk/lfm2_lm.h"
 #include "vk/pipeline.h"
 #include "vk/staging.h"
 
-#define STAGING_BYTES (64u << 20)
 #define MAX_DISPATCHES 4096 /* one step: ~16 per layer, more with pieces */
 
 int ctl_lm_open(const char *path, struct ctl_lm *e)
@@ -35,27 +35,19 @@ int ctl_lm_open(const char *path, struct ctl_lm *e)
 		fprintf(stderr, "captionctl: %s\n", msg);
 		return ret;
 	}
-	struct gpu_device_config cfg = { 0 };
-	gpu_device_config_from_env(&cfg);
-	gchar *cache = g_build_filename(g_get_user_cache_dir(), "captiond", "vk-pipelines.bin", NULL);
-	gchar *cache_dir = g_path_get_dirname(cache);
-	g_mkdir_with_parents(cache_dir, 0700);
-	g_free(cache_dir);
 	if ((ret = tokenizer_create_from_gguf(f, &e->tok, msg, sizeof msg)) < 0) {
 		fprintf(stderr, "captionctl: %s: %s\n", path, msg);
 		goto out;
 	}
-	if ((ret = gpu_device_create(&cfg, &e->dev)) < 0 ||
-	    (ret = gpu_pipelines_create(e->dev, cache, &e->pipes)) < 0 ||
-	    (ret = gpu_staging_create(e->dev, STAGING_BYTES, &e->st)) < 0 ||
-	    (ret = gpu_lm_create(e->dev, e->pipes, e->st, MAX_DISPATCHES, &e->glm)) < 0) {
+	if ((ret = ctl_gpu_open(&e->gpu)) < 0)
+		goto out;
+	if ((ret = gpu_lm_create(e->gpu.dev, e->gpu.pipes, e->gpu.staging, MAX_DISPATCHES, &e->glm)) < 0) {
 		fprintf(stderr, "captionctl: Vulkan start-up failed: %s\n", g_strerror(-ret));
 		goto out;
 	}
 	if ((ret = lm_model_create(gpu_lm_backend(e->glm), f, &e->model, msg, sizeof msg)) < 0)
 		fprintf(stderr, "captionctl: %s: %s\n", path, msg);
 out:
-	g_free(cache);
 	gguf_file_destroy(f);
 	if (ret < 0)
 		ctl_lm_close(e);
@@ -66,26 +58,9 @@ void ctl_lm_close(struct ctl_lm *e)
 {
 	lm_model_destroy(e->model);
 	gpu_lm_destroy(e->glm);
-	gpu_staging_destroy(e->st);
-	gpu_pipelines_destroy(e->pipes);
-	gpu_device_destroy(e->dev); /* prints the profile with CAPTIOND_PROFILE=1 */
+	ctl_gpu_close(&e->gpu);
 	tokenizer_destroy(e->tok);
 	memset(e, 0, sizeof *e);
-}
-
-int ctl_lm_chat_ids(struct tokenizer *tok, const char *user_text, GArray *ids)
-{
-	/* Spec §5.1 without system turn or image: one BOS, which is the
-	 * template's <|startoftext|> text; the user text is encoded without
-	 * special-token parsing. */
-	int ret = tokenizer_encode(tok, "<|startoftext|><|im_start|>user\n",
-				   strlen("<|startoftext|><|im_start|>user\n"), TOKENIZER_PARSE_SPECIAL, ids);
-	if (ret == 0)
-		ret = tokenizer_encode(tok, user_text, strlen(user_text), 0, ids);
-	if (ret == 0)
-		ret = tokenizer_encode(tok, "<|im_end|>\n<|im_start|>assistant\n",
-				       strlen("<|im_end|>\n<|im_start|>assistant\n"), TOKENIZER_PARSE_SPECIAL, ids);
-	return ret;
 }
 
 bool ctl_lm_is_eog(int32_t id)
@@ -126,7 +101,8 @@ int ctl_generate_main(int argc, char **argv)
 	status = 1;
 	if (ctl_lm_open(model, &e) < 0)
 		goto done;
-	if (ctl_lm_chat_ids(e.tok, argv[1], ids) < 0)
+	struct prompt_request req = { .user_text = argv[1] };
+	if (prompt_build(e.tok, &req, ids, NULL, NULL, 0) < 0)
 		goto done;
 	uint32_t n_prompt = ids->len;
 	int ret = lm_ctx_create(e.model, 1, n_prompt + (uint32_t)max_tokens, n_prompt, 1, &c);
