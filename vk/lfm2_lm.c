@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <glib.h>
 
@@ -108,7 +109,8 @@ static int vk_submit_wait(void *ctx)
  * vectors per workgroup, the weights re-read from cache per group of them);
  * larger ones (prefill) the tiled matrix-matrix kernel, whose tiles are mostly
  * empty below this: on the H200 it took 18.5 ms per 16-row decode step.
- * CAPTIOND_MMV_MAX_COLS overrides it (benchmarks of the crossover). */
+ * CAPTIOND_MMV_MAX_COLS overrides it (benchmarks of the crossover; 0: the
+ * matrix-matrix kernel and the plain ops for every step). */
 #define MMV_MAX_COLS_DEFAULT 32
 
 static int vk_mul_mat(void *ctx, const char *label, const struct lm_tensor *w, const struct lm_tensor *x,
@@ -293,6 +295,10 @@ int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, str
 		.mul_mat_fused = vk_mul_mat_fused,
 		.fused_max_rows = g->mmv_max_cols,
 	};
+	/* CAPTIOND_LM_FUSE=0: the plain ops only (A/B benchmarks). */
+	env = getenv("CAPTIOND_LM_FUSE");
+	if (env && strcmp(env, "0") == 0)
+		g->be.mul_mat_fused = NULL;
 	*out = g;
 	return 0;
 }
