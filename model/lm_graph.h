@@ -76,6 +76,15 @@ struct lm_kv {
 	uint32_t n_ctx;
 };
 
+/* What lm_backend.mul_mat_fused folds around y = W·x; NULL members are off.
+ * Order: norm, the product(s), SwiGLU, residual. */
+struct lm_fusion {
+	const struct lm_tensor *norm;     /* F32 [K]: x ← RMSNorm(x, eps)·norm first */
+	float eps;
+	const struct lm_tensor *up;       /* W's type and shape: y ← silu(W·x) ⊙ (up·x) */
+	const struct lm_tensor *residual; /* F32 [M, n]: y ← y + residual last (may be y) */
+};
+
 struct lm_backend {
 	void *ctx;
 	const char *name;
@@ -133,6 +142,14 @@ struct lm_backend {
 	 * ids I32 [n, 1]. May be NULL: the argmax then runs on the host. */
 	int (*argmax)(void *ctx, const char *label, const struct lm_tensor *logits,
 		      const struct lm_tensor *ids);
+	/* Optional (NULL: the graph runs the plain ops): y = W·x with the
+	 * neighbours of struct lm_fusion in one op, for steps of at most
+	 * fused_max_rows rows (decode), where fewer dispatches matter more than
+	 * the per-row norm being recomputed. x F32 [K, n], not overlapping y. */
+	int (*mul_mat_fused)(void *ctx, const char *label, const struct lm_tensor *w,
+			     const struct lm_tensor *x, const struct lm_fusion *f,
+			     const struct lm_tensor *y);
+	uint32_t fused_max_rows;
 };
 
 struct lm_model;

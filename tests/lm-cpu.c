@@ -170,6 +170,40 @@ static int cpu_swiglu(void *ctx, const char *label, const struct lm_tensor *g, c
 	return 0;
 }
 
+/* The fusion composed from the plain ops above, on host temporaries: the
+ * graph's fused path then runs on the CPU too (and must match the goldens). */
+static int cpu_mul_mat_fused(void *ctx, const char *label, const struct lm_tensor *w,
+			     const struct lm_tensor *x, const struct lm_fusion *f, const struct lm_tensor *y)
+{
+	uint32_t K = w->ne[0], M = w->ne[1], n = x->ne[1];
+	if (x->ne[0] != K || y->ne[0] != M || y->ne[1] != n || (f->up && (f->up->ne[0] != K ||
+	    f->up->ne[1] != M)) || (f->residual && (f->residual->ne[0] != M || f->residual->ne[1] != n)))
+		return -EINVAL;
+	struct cpu_mem xm = { g_new(uint8_t, (uint64_t)K * n * 4), (uint64_t)K * n * 4 };
+	struct cpu_mem ym = { g_new(uint8_t, (uint64_t)M * n * 4), (uint64_t)M * n * 4 };
+	struct cpu_mem um = { g_new(uint8_t, (uint64_t)M * n * 4), (uint64_t)M * n * 4 };
+	struct lm_tensor xt = { .mem = &xm, .type = TENSOR_F32, .ne = { K, n } };
+	struct lm_tensor yt = { .mem = &ym, .type = TENSOR_F32, .ne = { M, n } };
+	struct lm_tensor ut = { .mem = &um, .type = TENSOR_F32, .ne = { M, n } };
+	for (uint32_t c = 0; c < n; c++)
+		memcpy(F(&xt, c), F(x, c), (size_t)K * 4);
+	int ret = 0;
+	if (f->norm)
+		ret = cpu_rms_norm(ctx, label, &xt, f->norm, f->eps, &xt);
+	if (ret == 0)
+		ret = cpu_mul_mat(ctx, label, w, &xt, &yt);
+	if (ret == 0 && f->up && (ret = cpu_mul_mat(ctx, label, f->up, &xt, &ut)) == 0)
+		ret = cpu_swiglu(ctx, label, &yt, &ut, &yt);
+	if (ret == 0 && f->residual)
+		ret = cpu_add(ctx, label, &yt, f->residual, &yt);
+	for (uint32_t c = 0; ret == 0 && c < n; c++)
+		memcpy(F(y, c), F(&yt, c), (size_t)M * 4);
+	g_free(xm.p);
+	g_free(ym.p);
+	g_free(um.p);
+	return ret;
+}
+
 /* Field f of sequence j / of row i in the batch tables. */
 static int32_t seqf(const struct lm_batch *b, uint32_t j, int f)
 {
@@ -302,6 +336,14 @@ static int cpu_attention(void *ctx, const char *label, const struct lm_tensor *q
 	}
 	g_free(att);
 	return 0;
+}
+
+void lm_cpu_backend_fused(struct lm_backend *be)
+{
+	lm_cpu_backend(be);
+	be->name = "cpu-fused";
+	be->mul_mat_fused = cpu_mul_mat_fused;
+	be->fused_max_rows = UINT32_MAX; /* prefill too: the goldens check every logit */
 }
 
 void lm_cpu_backend(struct lm_backend *be)

@@ -9,5 +9,8 @@
 
 /* Fills be; be->ctx is NULL (the CPU backend has no state). */
 void lm_cpu_backend(struct lm_backend *be);
+/* The same with mul_mat_fused (composed of the plain ops) for every step, so
+ * the graph's fused path is checked against the goldens too. */
+void lm_cpu_backend_fused(struct lm_backend *be);
 
 #endif

@@ -4,6 +4,9 @@
  *   test-gpu-lm cpu   the plain-C backend (tests/lm-cpu.c): checks the graph
  *                     and the sequence bookkeeping without a GPU
  *   test-gpu-lm cpu-f16kv  the same with F16 KV caches (the GPU's format)
+ *   test-gpu-lm cpu-fused  the plain-C backend with mul_mat_fused on every
+ *                     step: the graph's fused path (norms, SwiGLU, residuals
+ *                     folded into the products; the GPU's decode path)
  *   test-gpu-lm generate CAPTIONCTL  captionctl generate against greedy on
  *                     the CPU backend (see run_generate)
  *   test-gpu-lm gpu   the Vulkan binding (vk/lfm2_lm.c) on lavapipe with the
@@ -375,8 +378,8 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "generate") == 0)
 		return run_generate(argv[2]);
 	if (argc != 2 || (strcmp(argv[1], "cpu") != 0 && strcmp(argv[1], "cpu-f16kv") != 0 &&
-			  strcmp(argv[1], "gpu") != 0)) {
-		fprintf(stderr, "usage: test-gpu-lm cpu|cpu-f16kv|gpu\n");
+			  strcmp(argv[1], "cpu-fused") != 0 && strcmp(argv[1], "gpu") != 0)) {
+		fprintf(stderr, "usage: test-gpu-lm cpu|cpu-f16kv|cpu-fused|gpu\n");
 		return 2;
 	}
 	e.gpu = strcmp(argv[1], "gpu") == 0;
@@ -399,7 +402,10 @@ int main(int argc, char **argv)
 			e.tol_nmse = TOL_NMSE_COOPMAT;
 		}
 	} else {
-		lm_cpu_backend(&e.cpu);
+		if (strcmp(argv[1], "cpu-fused") == 0)
+			lm_cpu_backend_fused(&e.cpu);
+		else
+			lm_cpu_backend(&e.cpu);
 		e.be = &e.cpu;
 		e.tol = 1e-4;
 		e.tol_nmse = 1e-8;

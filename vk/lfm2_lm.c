@@ -2,6 +2,8 @@
 #include "vk/lfm2_lm.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <glib.h>
 
@@ -19,6 +21,7 @@ struct gpu_lm {
 	struct gpu_staging *st;
 	struct gpu_recorder *rec;
 	bool recording;
+	uint32_t mmv_max_cols; /* batches up to this many rows take the mat-vec kernels */
 	uint64_t bytes[4];
 };
 
@@ -102,18 +105,44 @@ static int vk_submit_wait(void *ctx)
 	return ret;
 }
 
-/* Decode-sized batches take the matrix-vector kernel (weights streamed once
- * for all columns); larger ones (prefill) the tiled matrix-matrix kernel. */
-#define MUL_MAT_MIN_COLS 16
+/* Decode-sized batches take the matrix-vector kernels (GPU_MMV_MAX_COLS
+ * vectors per workgroup, the weights re-read from cache per group of them);
+ * larger ones (prefill) the tiled matrix-matrix kernel, whose tiles are mostly
+ * empty below this: on the H200 it took 18.5 ms per 16-row decode step.
+ * CAPTIOND_MMV_MAX_COLS overrides it (benchmarks of the crossover; 0: the
+ * matrix-matrix kernel and the plain ops for every step). */
+#define MMV_MAX_COLS_DEFAULT 32
 
 static int vk_mul_mat(void *ctx, const char *label, const struct lm_tensor *w, const struct lm_tensor *x,
 		      const struct lm_tensor *y)
 {
 	struct gpu_lm *g = ctx;
 	struct gpu_tensor W = gt(w), X = gt(x), Y = gt(y);
-	if (x->ne[1] >= MUL_MAT_MIN_COLS)
+	if (x->ne[1] > g->mmv_max_cols)
 		return gpu_op_mul_mat(g->rec, label, &W, &X, &Y, NULL);
 	return gpu_op_mul_mat_vec(g->rec, label, &W, &X, &Y);
+}
+
+/* The graph calls this only for steps of at most be.fused_max_rows rows. */
+static int vk_mul_mat_fused(void *ctx, const char *label, const struct lm_tensor *w,
+			    const struct lm_tensor *x, const struct lm_fusion *f, const struct lm_tensor *y)
+{
+	struct gpu_lm *g = ctx;
+	struct gpu_tensor W = gt(w), X = gt(x), Y = gt(y), N, U, R;
+	struct gpu_mmv_fusion F = { .eps = f->eps };
+	if (f->norm) {
+		N = gt(f->norm);
+		F.norm = &N;
+	}
+	if (f->up) {
+		U = gt(f->up);
+		F.up = &U;
+	}
+	if (f->residual) {
+		R = gt(f->residual);
+		F.residual = &R;
+	}
+	return gpu_op_mul_mat_vec_fused(g->rec, label, &W, &X, &F, &Y);
 }
 
 static int vk_rms_norm(void *ctx, const char *label, const struct lm_tensor *x, const struct lm_tensor *w,
@@ -229,6 +258,14 @@ int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, str
 	g->dev = dev;
 	g->pipes = pipes;
 	g->st = st;
+	g->mmv_max_cols = MMV_MAX_COLS_DEFAULT;
+	const char *env = getenv("CAPTIOND_MMV_MAX_COLS");
+	if (env && *env) {
+		char *end;
+		unsigned long v = strtoul(env, &end, 10);
+		if (*end == '\0' && v <= 4096)
+			g->mmv_max_cols = (uint32_t)v;
+	}
 	int ret = gpu_recorder_create(dev, pipes, max_dispatches, &g->rec);
 	if (ret < 0) {
 		g_free(g);
@@ -255,7 +292,13 @@ int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, str
 		.qk_norm_rope_kv = vk_qk_norm_rope_kv,
 		.attention = vk_attention,
 		.argmax = vk_argmax,
+		.mul_mat_fused = vk_mul_mat_fused,
+		.fused_max_rows = g->mmv_max_cols,
 	};
+	/* CAPTIOND_LM_FUSE=0: the plain ops only (A/B benchmarks). */
+	env = getenv("CAPTIOND_LM_FUSE");
+	if (env && strcmp(env, "0") == 0)
+		g->be.mul_mat_fused = NULL;
 	*out = g;
 	return 0;
 }
