@@ -236,7 +236,7 @@ struct lm_graph {
 	uint32_t n_img;   /* image-slot rows this step */
 	uint32_t n_out;   /* rows that want logits */
 	bool want_next;   /* device argmax of the logit rows */
-	bool fuse;        /* norms, SwiGLU and residuals folded into mul_mat_fused */
+	uint32_t fuse;    /* LM_FUSE_* made this step (0: the plain ops) */
 	char label[96];
 };
 
@@ -248,7 +248,7 @@ static const char *lbl(struct lm_graph *G, uint32_t layer, const char *what)
 
 #define TRY(call) do { int r_ = (call); if (r_ < 0) return r_; } while (0)
 
-/* y = W·x with the neighbours of f folded in (G->fuse only). */
+/* y = W·x with the neighbours of f folded in (when G->fuse has the fusion). */
 static int fused(struct lm_graph *G, const char *label, const struct lm_tensor *w,
 		 const struct lm_tensor *x, const struct lm_tensor *norm, const struct lm_tensor *up,
 		 const struct lm_tensor *residual, const struct lm_tensor *y)
@@ -267,13 +267,13 @@ static int shortconv_block(struct lm_graph *G, uint32_t il)
 	uint32_t T = G->batch.n_tok;
 	struct lm_tensor xb = rows_of(&a->xb, 0, T), x = rows_of(&a->x, 0, T);
 	struct lm_tensor z = rows_of(&a->z, 0, T), y = rows_of(&a->y, 0, T);
-	if (G->fuse) /* operator_norm folded in */
+	if (G->fuse & LM_FUSE_NORM) /* operator_norm folded in */
 		TRY(fused(G, lbl(G, il, "conv.in_proj"), &L->conv_in, &x, &L->attn_norm, NULL, NULL, &z));
 	else
 		TRY(be->mul_mat(be->ctx, lbl(G, il, "conv.in_proj"), &L->conv_in, &xb, &z)); /* [3d, T] B|C|X */
 	TRY(be->shortconv(be->ctx, lbl(G, il, "conv.conv"), &z, &L->conv_w, &G->c->conv[il], &G->batch,
 			  &y));                                                       /* [d, T] C⊙conv(B⊙X) */
-	if (G->fuse) /* the residual folded in */
+	if (G->fuse & LM_FUSE_RESIDUAL) /* the residual folded in */
 		return fused(G, lbl(G, il, "conv.out_proj"), &L->conv_out, &y, NULL, NULL, &x, &x);
 	TRY(be->mul_mat(be->ctx, lbl(G, il, "conv.out_proj"), &L->conv_out, &y, &xb));
 	return be->add(be->ctx, lbl(G, il, "conv.residual"), &x, &xb, &x);
@@ -290,7 +290,7 @@ static int attn_block(struct lm_graph *G, uint32_t il)
 	struct lm_tensor xb = rows_of(&a->xb, 0, T), x = rows_of(&a->x, 0, T);
 	struct lm_tensor q = rows_of(&a->q, 0, T), k = rows_of(&a->k, 0, T), v = rows_of(&a->v, 0, T);
 	struct lm_tensor o = rows_of(&a->o, 0, T);
-	if (G->fuse) { /* operator_norm folded into each projection */
+	if (G->fuse & LM_FUSE_NORM) { /* operator_norm folded into each projection */
 		TRY(fused(G, lbl(G, il, "self_attn.q_proj"), &L->wq, &x, &L->attn_norm, NULL, NULL, &q));
 		TRY(fused(G, lbl(G, il, "self_attn.k_proj"), &L->wk, &x, &L->attn_norm, NULL, NULL, &k));
 		TRY(fused(G, lbl(G, il, "self_attn.v_proj"), &L->wv, &x, &L->attn_norm, NULL, NULL, &v));
@@ -304,7 +304,7 @@ static int attn_block(struct lm_graph *G, uint32_t il)
 				&L->k_norm, &G->batch, &G->c->kv[il], hp->head_dim, hp->rms_eps, hp->rope_theta));
 	TRY(be->attention(be->ctx, lbl(G, il, "self_attn.attention"), &q, &G->c->kv[il], &G->batch,
 			  hp->head_dim, &o));                                        /* [hd·n_head, T] */
-	if (G->fuse)
+	if (G->fuse & LM_FUSE_RESIDUAL)
 		return fused(G, lbl(G, il, "self_attn.out_proj"), &L->wo, &o, NULL, NULL, &x, &x);
 	TRY(be->mul_mat(be->ctx, lbl(G, il, "self_attn.out_proj"), &L->wo, &o, &xb));
 	return be->add(be->ctx, lbl(G, il, "self_attn.residual"), &x, &xb, &x);
@@ -319,15 +319,17 @@ static int ffn_block(struct lm_graph *G, uint32_t il)
 	uint32_t T = G->batch.n_tok;
 	struct lm_tensor xb = rows_of(&a->xb, 0, T), x = rows_of(&a->x, 0, T);
 	struct lm_tensor g = rows_of(&a->g, 0, T), u = rows_of(&a->u, 0, T);
-	if (G->fuse) { /* ffn_norm, w1 and w3, SwiGLU in one; then w2 and the residual */
+	if (G->fuse & LM_FUSE_FFN) { /* ffn_norm, w1 and w3, SwiGLU in one */
 		TRY(fused(G, lbl(G, il, "feed_forward.w1_w3_act"), &L->ffn_gate, &x, &L->ffn_norm,
 			  &L->ffn_up, NULL, &g));
-		return fused(G, lbl(G, il, "feed_forward.w2"), &L->ffn_down, &g, NULL, NULL, &x, &x);
+	} else {
+		TRY(be->rms_norm(be->ctx, lbl(G, il, "ffn_norm"), &x, &L->ffn_norm, G->m->hp.rms_eps, &xb));
+		TRY(be->mul_mat(be->ctx, lbl(G, il, "feed_forward.w1"), &L->ffn_gate, &xb, &g)); /* [F, T] */
+		TRY(be->mul_mat(be->ctx, lbl(G, il, "feed_forward.w3"), &L->ffn_up, &xb, &u));
+		TRY(be->swiglu(be->ctx, lbl(G, il, "feed_forward.act"), &g, &u, &g));
 	}
-	TRY(be->rms_norm(be->ctx, lbl(G, il, "ffn_norm"), &x, &L->ffn_norm, G->m->hp.rms_eps, &xb));
-	TRY(be->mul_mat(be->ctx, lbl(G, il, "feed_forward.w1"), &L->ffn_gate, &xb, &g)); /* [F, T] */
-	TRY(be->mul_mat(be->ctx, lbl(G, il, "feed_forward.w3"), &L->ffn_up, &xb, &u));
-	TRY(be->swiglu(be->ctx, lbl(G, il, "feed_forward.act"), &g, &u, &g));
+	if (G->fuse & LM_FUSE_RESIDUAL)
+		return fused(G, lbl(G, il, "feed_forward.w2"), &L->ffn_down, &g, NULL, NULL, &x, &x);
 	TRY(be->mul_mat(be->ctx, lbl(G, il, "feed_forward.w2"), &L->ffn_down, &g, &xb)); /* [d, T] */
 	return be->add(be->ctx, lbl(G, il, "feed_forward.residual"), &x, &xb, &x);
 }
@@ -356,8 +358,8 @@ static int lm_forward(struct lm_graph *G)
 		TRY(be->set_rows(be->ctx, "model.multi_modal_projector", &img, &pos, &x));
 	}
 	for (uint32_t il = 0; il < hp->n_layer; il++) {
-		if (!G->fuse)
-				TRY(be->rms_norm(be->ctx, lbl(G, il, "operator_norm"), &x,
+		if (!(G->fuse & LM_FUSE_NORM))
+			TRY(be->rms_norm(be->ctx, lbl(G, il, "operator_norm"), &x,
 					 &G->m->layers[il].attn_norm, hp->rms_eps, &xb));
 		TRY(hp->is_attention[il] ? attn_block(G, il) : shortconv_block(G, il));
 		TRY(ffn_block(G, il));
@@ -366,7 +368,7 @@ static int lm_forward(struct lm_graph *G)
 	struct lm_tensor out_idx = ints(&a->out_idx, G->n_out), sel = rows_of(&a->sel, 0, G->n_out);
 	struct lm_tensor logits = rows_of(&a->logits, 0, G->n_out);
 	TRY(be->get_rows(be->ctx, LM_PREFIX "logit_rows", &x, &out_idx, &sel)); /* [d, n_out] */
-	if (G->fuse) { /* embedding_norm folded into the head */
+	if (G->fuse & LM_FUSE_NORM) { /* embedding_norm folded into the head */
 		TRY(fused(G, "lm_head", &G->m->tok_embd, &sel, &G->m->final_norm, NULL, NULL, &logits));
 	} else {
 		TRY(be->rms_norm(be->ctx, LM_PREFIX "embedding_norm", &sel, &G->m->final_norm, hp->rms_eps,
@@ -621,7 +623,7 @@ int lm_ctx_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, floa
 	if (ret < 0)
 		goto out;
 	uint32_t T = G.batch.n_tok;
-	G.fuse = be->mul_mat_fused && T <= be->fused_max_rows;
+	G.fuse = be->mul_mat_fused && T <= be->fused_max_rows ? be->fuse : 0;
 	if ((ret = be->write(be->ctx, c->upload, a->ids.offset, c->h_ids, (uint64_t)T * 4)) < 0 ||
 	    (ret = be->write(be->ctx, c->upload, a->toks.offset, c->h_toks, (uint64_t)T * LM_TOK_FIELDS * 4)) < 0 ||
 	    (ret = be->write(be->ctx, c->upload, a->seqs.offset, c->h_seqs, (uint64_t)n_in * LM_SEQ_FIELDS * 4)) < 0 ||

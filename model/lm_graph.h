@@ -143,14 +143,23 @@ struct lm_backend {
 	int (*argmax)(void *ctx, const char *label, const struct lm_tensor *logits,
 		      const struct lm_tensor *ids);
 	/* Optional (NULL: the graph runs the plain ops): y = W·x with the
-	 * neighbours of struct lm_fusion in one op, for steps of at most
-	 * fused_max_rows rows (decode), where fewer dispatches matter more than
-	 * the per-row norm being recomputed. x F32 [K, n], not overlapping y. */
+	 * neighbours of struct lm_fusion in one op, used for steps of at most
+	 * fused_max_rows rows (decode) and for the fusions set in fuse
+	 * (LM_FUSE_*): each trades a dispatch for work redone per output row
+	 * (the norm), so a backend picks the ones that pay on it. x F32 [K, n],
+	 * not overlapping y. */
 	int (*mul_mat_fused)(void *ctx, const char *label, const struct lm_tensor *w,
 			     const struct lm_tensor *x, const struct lm_fusion *f,
 			     const struct lm_tensor *y);
 	uint32_t fused_max_rows;
+	uint32_t fuse;
 };
+
+/* Which fusions the graph makes with mul_mat_fused. */
+#define LM_FUSE_NORM 1u     /* operator_norm into in_proj / q / k / v, embedding_norm into the head */
+#define LM_FUSE_FFN 2u      /* ffn_norm, w1, w3 and SwiGLU as one */
+#define LM_FUSE_RESIDUAL 4u /* the residual adds into out_proj / w2 */
+#define LM_FUSE_ALL 7u
 
 struct lm_model;
 struct lm_ctx;

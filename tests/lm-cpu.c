@@ -344,6 +344,7 @@ void lm_cpu_backend_fused(struct lm_backend *be)
 	be->name = "cpu-fused";
 	be->mul_mat_fused = cpu_mul_mat_fused;
 	be->fused_max_rows = UINT32_MAX; /* prefill too: the goldens check every logit */
+	be->fuse = LM_FUSE_ALL;
 }
 
 void lm_cpu_backend(struct lm_backend *be)

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <glib.h>
 
@@ -106,12 +105,20 @@ static int vk_submit_wait(void *ctx)
 }
 
 /* Decode-sized batches take the matrix-vector kernels (GPU_MMV_MAX_COLS
- * vectors per workgroup, the weights re-read from cache per group of them);
- * larger ones (prefill) the tiled matrix-matrix kernel, whose tiles are mostly
- * empty below this: on the H200 it took 18.5 ms per 16-row decode step.
- * CAPTIOND_MMV_MAX_COLS overrides it (benchmarks of the crossover; 0: the
+ * vectors per workgroup, the whole weight pass repeated per group of them, so
+ * their time grows with ceil(n / 4)); larger ones (prefill) the tiled
+ * matrix-matrix kernel, whose time hardly moves below 32 rows. 450m Q4_0 on
+ * the H200, ms per decode step, mat-vec / mat-mat: 16 rows 13.9 / 18.6,
+ * 32 rows 26.2 / 19.0. CAPTIOND_MMV_MAX_COLS overrides it (0: the
  * matrix-matrix kernel and the plain ops for every step). */
-#define MMV_MAX_COLS_DEFAULT 32
+#define MMV_MAX_COLS_DEFAULT 16
+
+/* The fusions that paid on the H200 (µs per call, plain → fused):
+ * ffn_norm + w1 + w3 + SwiGLU 51.8 → 48.4, w2 + residual 28.9 → 25.4. Folding
+ * operator_norm / embedding_norm in lost (in_proj 23.1 → 32.9, lm_head
+ * 224.6 → 529.5): the fused kernel redoes the norm for every output row.
+ * CAPTIOND_LM_FUSE (a mask of LM_FUSE_*, 0: none) overrides it. */
+#define LM_FUSE_DEFAULT (LM_FUSE_FFN | LM_FUSE_RESIDUAL)
 
 static int vk_mul_mat(void *ctx, const char *label, const struct lm_tensor *w, const struct lm_tensor *x,
 		      const struct lm_tensor *y)
@@ -295,10 +302,14 @@ int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, str
 		.mul_mat_fused = vk_mul_mat_fused,
 		.fused_max_rows = g->mmv_max_cols,
 	};
-	/* CAPTIOND_LM_FUSE=0: the plain ops only (A/B benchmarks). */
+	g->be.fuse = LM_FUSE_DEFAULT;
 	env = getenv("CAPTIOND_LM_FUSE");
-	if (env && strcmp(env, "0") == 0)
-		g->be.mul_mat_fused = NULL;
+	if (env && *env) {
+		char *end;
+		unsigned long v = strtoul(env, &end, 10);
+		if (*end == '\0' && v <= LM_FUSE_ALL)
+			g->be.fuse = (uint32_t)v;
+	}
 	*out = g;
 	return 0;
 }
