@@ -1,5 +1,5 @@
 /* tests/golden-models.h — the models a golden file was made from,
- * regenerated with tests/tools/make-model (tiny-and-goldens.md): shared by
+ * regenerated with tests/tools/make-model (docs/test-models.md): shared by
  * the tests that compare against the transformers goldens. */
 #ifndef CAPTIOND_TESTS_GOLDEN_MODELS_H
 #define CAPTIOND_TESTS_GOLDEN_MODELS_H

@@ -65,7 +65,7 @@ static bool all_finite(const float *x, size_t n)
 	return true;
 }
 
-/* The tiny preset of the contract (tiny-and-goldens.md). */
+/* The tiny preset of the contract (docs/test-models.md). */
 static void tiny_hparams(struct lfm2_lm_hparams *lm, struct lfm2_vision_hparams *v)
 {
 	*lm = (struct lfm2_lm_hparams){

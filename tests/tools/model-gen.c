@@ -122,7 +122,7 @@ static double rng_normal(struct rng *r)
 	}
 }
 
-/* ---- presets (spec §1.9 and /work/tiny-and-goldens.md) ----------------- */
+/* ---- presets (spec §1.9 and docs/test-models.md) ----------------- */
 
 static const struct model_gen_shape presets[] = {
 	{ "tiny", "CCACCA", 256, 4, 2, 512, 2048, 4096, 128, 256, 2, 2, 256, 16, 256 },

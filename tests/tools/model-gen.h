@@ -1,6 +1,6 @@
 /* tests/tools/model-gen.h — deterministic random LFM2-VL test models (the
  * generator behind tests/tools/make-model; the contract is in
- * /work/tiny-and-goldens.md, the layout in spec §1.5-§1.8).
+ * docs/test-models.md, the layout in spec §1.5-§1.8).
  *
  * The layout (every key with its value, every tensor with its GGUF shape and
  * type) is data, model_gen_layout_create(): the file writer here and the
