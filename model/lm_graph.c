@@ -97,12 +97,39 @@ static struct lm_tensor rows_of(const struct lm_tensor *t, uint32_t first, uint3
 
 /* ---------------------------------------------------------------- model */
 
-struct tensor_spec {
-	struct lm_tensor *dst;
-	const struct gguf_tensor *src;
-};
+int lm_weights_upload(void *ctx, const char *backend_name,
+		      int (*alloc)(void *ctx, enum lm_mem_kind kind, uint64_t bytes, const char *name, void **mem),
+		      int (*write)(void *ctx, void *mem, uint64_t offset, const void *src, uint64_t bytes),
+		      int (*flush)(void *ctx), const char *label, struct lm_weight *w, size_t n,
+		      void **mem, uint64_t *bytes, char *err, size_t err_size)
+{
+	uint64_t cursor = 0;
+	for (size_t i = 0; i < n; i++) {
+		w[i].dst->offset = cursor;
+		cursor = align_up(cursor + w[i].src->n_bytes);
+	}
+	*bytes = cursor;
+	int ret = alloc(ctx, LM_MEM_WEIGHTS, cursor, label, mem);
+	if (ret < 0) {
+		snprintf(err, err_size, "%s: cannot allocate %llu bytes of weights", backend_name,
+			 (unsigned long long)cursor);
+		return ret;
+	}
+	for (size_t i = 0; i < n; i++) {
+		w[i].dst->mem = *mem;
+		ret = write(ctx, *mem, w[i].dst->offset, w[i].src->data, w[i].src->n_bytes);
+		if (ret < 0) {
+			snprintf(err, err_size, "upload of %s failed", w[i].src->name);
+			return ret;
+		}
+	}
+	ret = flush(ctx);
+	if (ret < 0)
+		snprintf(err, err_size, "weights upload failed");
+	return ret;
+}
 
-static int find(const struct gguf_file *f, const char *name, struct tensor_spec *specs, size_t *n,
+static int find(const struct gguf_file *f, const char *name, struct lm_weight *specs, size_t *n,
 		struct lm_tensor *dst, char *err, size_t err_size)
 {
 	const struct gguf_tensor *t = gguf_find_tensor(f, name);
@@ -111,7 +138,7 @@ static int find(const struct gguf_file *f, const char *name, struct tensor_spec 
 		return -EBADMSG;
 	}
 	*dst = (struct lm_tensor){ .type = t->type, .ne = { (uint32_t)t->ne[0], (uint32_t)(t->ne[1] * t->ne[2] * t->ne[3]) } };
-	specs[(*n)++] = (struct tensor_spec){ dst, t };
+	specs[(*n)++] = (struct lm_weight){ dst, t };
 	return 0;
 }
 
@@ -125,7 +152,7 @@ int lm_model_create(const struct lm_backend *be, const struct gguf_file *f, stru
 	}
 	*out = NULL;
 	struct lm_model *m = g_new0(struct lm_model, 1);
-	struct tensor_spec *specs = g_new0(struct tensor_spec, 2 + 14 * LFM2_MAX_LAYERS);
+	struct lm_weight *specs = g_new0(struct lm_weight, 2 + 14 * LFM2_MAX_LAYERS);
 	size_t n = 0;
 	int ret = lfm2_lm_hparams_read(f, &m->hp, err, err_size);
 	if (ret < 0)
@@ -171,32 +198,10 @@ int lm_model_create(const struct lm_backend *be, const struct gguf_file *f, stru
 	}
 #undef FIND
 	/* hparams_read checked shapes and types; place everything in one block. */
-	uint64_t cursor = 0;
-	for (size_t i = 0; i < n; i++) {
-		specs[i].dst->offset = cursor;
-		cursor = align_up(cursor + specs[i].src->n_bytes);
-	}
-	m->weight_bytes = cursor;
-	ret = be->alloc(be->ctx, LM_MEM_WEIGHTS, cursor, "lm-weights", &m->weights);
-	if (ret < 0) {
-		snprintf(err, err_size, "%s: cannot allocate %llu bytes of weights", be->name,
-			 (unsigned long long)cursor);
+	ret = lm_weights_upload(be->ctx, be->name, be->alloc, be->write, be->flush, "lm-weights", specs, n,
+				&m->weights, &m->weight_bytes, err, err_size);
+	if (ret < 0)
 		goto fail;
-	}
-	for (size_t i = 0; i < n; i++) {
-		specs[i].dst->mem = m->weights;
-		ret = be->write(be->ctx, m->weights, specs[i].dst->offset, specs[i].src->data,
-				specs[i].src->n_bytes);
-		if (ret < 0) {
-			snprintf(err, err_size, "upload of %s failed", specs[i].src->name);
-			goto fail;
-		}
-	}
-	ret = be->flush(be->ctx);
-	if (ret < 0) {
-		snprintf(err, err_size, "weights upload failed");
-		goto fail;
-	}
 	g_free(specs);
 	*out = m;
 	return 0;

@@ -85,6 +85,21 @@ struct lm_fusion {
 	const struct lm_tensor *residual; /* F32 [M, n]: y ← y + residual last (may be y) */
 };
 
+/* A weight of a model file and the graph tensor that will view it. */
+struct lm_weight {
+	struct lm_tensor *dst;
+	const struct gguf_tensor *src;
+};
+
+/* Lay the weights back to back (aligned) in one WEIGHTS block of a backend's
+ * memory and upload them (every graph's loader: LM and vision). *mem and
+ * *bytes get the block; each dst gets its mem and offset. */
+int lm_weights_upload(void *ctx, const char *backend_name,
+		      int (*alloc)(void *ctx, enum lm_mem_kind kind, uint64_t bytes, const char *name, void **mem),
+		      int (*write)(void *ctx, void *mem, uint64_t offset, const void *src, uint64_t bytes),
+		      int (*flush)(void *ctx), const char *label, struct lm_weight *w, size_t n,
+		      void **mem, uint64_t *bytes, char *err, size_t err_size);
+
 struct lm_backend {
 	void *ctx;
 	const char *name;

@@ -81,12 +81,7 @@ static struct lm_tensor cols(const struct lm_tensor *t, uint32_t first, uint32_t
 
 /* ---------------------------------------------------------------- model */
 
-struct spec {
-	struct lm_tensor *dst;
-	const struct gguf_tensor *src;
-};
-
-static int find(const struct gguf_file *f, const char *name, bool flat3, struct spec *specs,
+static int find(const struct gguf_file *f, const char *name, bool flat3, struct lm_weight *specs,
 		size_t *n, struct lm_tensor *dst, char *err, size_t err_size)
 {
 	const struct gguf_tensor *t = gguf_find_tensor(f, name);
@@ -103,7 +98,7 @@ static int find(const struct gguf_file *f, const char *name, bool flat3, struct 
 		return -EBADMSG;
 	}
 	*dst = (struct lm_tensor){ .type = t->type, .ne = { (uint32_t)ne0, (uint32_t)ne1 } };
-	specs[(*n)++] = (struct spec){ dst, t };
+	specs[(*n)++] = (struct lm_weight){ dst, t };
 	return 0;
 }
 
@@ -117,7 +112,7 @@ int vision_model_create(const struct vision_backend *be, const struct gguf_file 
 	}
 	*out = NULL;
 	struct vision_model *m = g_new0(struct vision_model, 1);
-	struct spec *specs = NULL;
+	struct lm_weight *specs = NULL;
 	size_t n = 0;
 	int ret = lfm2_vision_hparams_read(f, &m->hp, err, err_size);
 	if (ret < 0)
@@ -136,7 +131,7 @@ int vision_model_create(const struct vision_backend *be, const struct gguf_file 
 		goto fail;
 	}
 	m->layers = g_new0(struct vision_layer, m->hp.n_layer);
-	specs = g_new0(struct spec, 12 + 16 * (size_t)m->hp.n_layer);
+	specs = g_new0(struct lm_weight, 12 + 16 * (size_t)m->hp.n_layer);
 	char name[96];
 	struct lm_tensor pos = { 0 };
 #define FIND(dst, flat, ...) do { snprintf(name, sizeof name, __VA_ARGS__); \
@@ -182,32 +177,10 @@ int vision_model_create(const struct vision_backend *be, const struct gguf_file 
 		goto fail;
 	}
 	m->pos0 = g_memdup2(pt->data, pt->n_bytes);
-	uint64_t cursor = 0;
-	for (size_t i = 0; i < n; i++) {
-		specs[i].dst->offset = cursor;
-		cursor = align_up(cursor + specs[i].src->n_bytes);
-	}
-	m->weight_bytes = cursor;
-	ret = be->alloc(be->ctx, LM_MEM_WEIGHTS, cursor, "vision-weights", &m->weights);
-	if (ret < 0) {
-		snprintf(err, err_size, "%s: cannot allocate %llu bytes of weights", be->name,
-			 (unsigned long long)cursor);
+	ret = lm_weights_upload(be->ctx, be->name, be->alloc, be->write, be->flush, "vision-weights", specs,
+				n, &m->weights, &m->weight_bytes, err, err_size);
+	if (ret < 0)
 		goto fail;
-	}
-	for (size_t i = 0; i < n; i++) {
-		specs[i].dst->mem = m->weights;
-		ret = be->write(be->ctx, m->weights, specs[i].dst->offset, specs[i].src->data,
-				specs[i].src->n_bytes);
-		if (ret < 0) {
-			snprintf(err, err_size, "upload of %s failed", specs[i].src->name);
-			goto fail;
-		}
-	}
-	ret = be->flush(be->ctx);
-	if (ret < 0) {
-		snprintf(err, err_size, "weights upload failed");
-		goto fail;
-	}
 	g_free(specs);
 	*out = m;
 	return 0;

@@ -1,5 +1,6 @@
 /* vk/lfm2_lm.c — struct lm_backend on the Vulkan runtime (see lfm2_lm.h). */
 #include "vk/lfm2_lm.h"
+#include "vk/graph_mem.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -14,95 +15,13 @@
 #include "vk/recorder.h"
 
 struct gpu_lm {
+	struct gpu_graph_mem mem; /* first: the backend's ctx points at it (vk/graph_mem.h) */
 	struct lm_backend be;
-	struct gpu_device *dev;
 	const struct gpu_pipelines *pipes;
-	struct gpu_staging *st;
-	struct gpu_recorder *rec;
-	bool recording;
 	uint32_t mmv_max_cols; /* batches up to this many rows take the mat-vec kernels */
-	uint64_t bytes[4];
 };
 
-static struct gpu_tensor gt(const struct lm_tensor *t)
-{
-	return (struct gpu_tensor){
-		.buffer = t->mem, .offset = t->offset, .type = t->type,
-		.ne = { t->ne[0], t->ne[1] }, .row_stride = t->row_stride,
-	};
-}
 
-static int vk_alloc(void *ctx, enum lm_mem_kind kind, uint64_t bytes, const char *name, void **mem)
-{
-	struct gpu_lm *g = ctx;
-	static const enum gpu_mem_kind kinds[] = {
-		[LM_MEM_WEIGHTS] = GPU_MEM_WEIGHTS, [LM_MEM_SCRATCH] = GPU_MEM_SCRATCH,
-		[LM_MEM_UPLOAD] = GPU_MEM_UPLOAD, [LM_MEM_READBACK] = GPU_MEM_READBACK,
-	};
-	struct gpu_buffer *b = NULL;
-	int ret = gpu_buffer_create(g->dev, kinds[kind], bytes, name, &b);
-	if (ret < 0)
-		return ret;
-	g->bytes[kind] += bytes;
-	*mem = b;
-	return 0;
-}
-
-static void vk_free(void *ctx, void *mem)
-{
-	struct gpu_lm *g = ctx;
-	struct gpu_buffer *b = mem;
-	uint64_t size = gpu_buffer_size(b);
-	switch (gpu_buffer_kind(b)) {
-	case GPU_MEM_WEIGHTS: g->bytes[LM_MEM_WEIGHTS] -= size; break;
-	case GPU_MEM_SCRATCH: g->bytes[LM_MEM_SCRATCH] -= size; break;
-	case GPU_MEM_UPLOAD: g->bytes[LM_MEM_UPLOAD] -= size; break;
-	case GPU_MEM_READBACK: g->bytes[LM_MEM_READBACK] -= size; break;
-	}
-	gpu_buffer_destroy(b);
-}
-
-static int vk_write(void *ctx, void *mem, uint64_t off, const void *src, uint64_t bytes)
-{
-	struct gpu_lm *g = ctx;
-	return gpu_staging_write(g->st, mem, off, src, bytes);
-}
-
-static int vk_flush(void *ctx)
-{
-	struct gpu_lm *g = ctx;
-	return gpu_staging_flush(g->st);
-}
-
-static int vk_read(void *ctx, void *mem, uint64_t off, void *dst, uint64_t bytes)
-{
-	struct gpu_lm *g = ctx;
-	return gpu_staging_read(g->st, mem, off, dst, bytes);
-}
-
-static int vk_begin(void *ctx)
-{
-	struct gpu_lm *g = ctx;
-	/* Step inputs written into scratch (a reset conv slot) must land first;
-	 * UPLOAD writes are plain memcpy and need nothing. */
-	int ret = gpu_staging_flush(g->st);
-	if (ret == 0)
-		ret = gpu_recorder_begin(g->rec);
-	g->recording = ret == 0;
-	return ret;
-}
-
-static int vk_submit_wait(void *ctx)
-{
-	struct gpu_lm *g = ctx;
-	if (!g->recording)
-		return -EBUSY;
-	g->recording = false;
-	int ret = gpu_recorder_submit(g->rec);
-	if (ret == 0)
-		ret = gpu_recorder_wait(g->rec);
-	return ret;
-}
 
 /* Decode-sized batches take the matrix-vector kernels (GPU_MMV_MAX_COLS
  * vectors per workgroup, the whole weight pass repeated per group of them, so
@@ -124,10 +43,10 @@ static int vk_mul_mat(void *ctx, const char *label, const struct lm_tensor *w, c
 		      const struct lm_tensor *y)
 {
 	struct gpu_lm *g = ctx;
-	struct gpu_tensor W = gt(w), X = gt(x), Y = gt(y);
+	struct gpu_tensor W = gpu_graph_tensor(w), X = gpu_graph_tensor(x), Y = gpu_graph_tensor(y);
 	if (x->ne[1] > g->mmv_max_cols)
-		return gpu_op_mul_mat(g->rec, label, &W, &X, &Y, NULL);
-	return gpu_op_mul_mat_vec(g->rec, label, &W, &X, &Y);
+		return gpu_op_mul_mat(g->mem.rec, label, &W, &X, &Y, NULL);
+	return gpu_op_mul_mat_vec(g->mem.rec, label, &W, &X, &Y);
 }
 
 /* The graph calls this only for steps of at most be.fused_max_rows rows. */
@@ -135,37 +54,37 @@ static int vk_mul_mat_fused(void *ctx, const char *label, const struct lm_tensor
 			    const struct lm_tensor *x, const struct lm_fusion *f, const struct lm_tensor *y)
 {
 	struct gpu_lm *g = ctx;
-	struct gpu_tensor W = gt(w), X = gt(x), Y = gt(y), N, U, R;
+	struct gpu_tensor W = gpu_graph_tensor(w), X = gpu_graph_tensor(x), Y = gpu_graph_tensor(y), N, U, R;
 	struct gpu_mmv_fusion F = { .eps = f->eps };
 	if (f->norm) {
-		N = gt(f->norm);
+		N = gpu_graph_tensor(f->norm);
 		F.norm = &N;
 	}
 	if (f->up) {
-		U = gt(f->up);
+		U = gpu_graph_tensor(f->up);
 		F.up = &U;
 	}
 	if (f->residual) {
-		R = gt(f->residual);
+		R = gpu_graph_tensor(f->residual);
 		F.residual = &R;
 	}
-	return gpu_op_mul_mat_vec_fused(g->rec, label, &W, &X, &F, &Y);
+	return gpu_op_mul_mat_vec_fused(g->mem.rec, label, &W, &X, &F, &Y);
 }
 
 static int vk_rms_norm(void *ctx, const char *label, const struct lm_tensor *x, const struct lm_tensor *w,
 		       float eps, const struct lm_tensor *y)
 {
 	struct gpu_lm *g = ctx;
-	struct gpu_tensor X = gt(x), Wt = gt(w), Y = gt(y);
-	return gpu_op_rms_norm(g->rec, label, &X, &Wt, eps, &Y);
+	struct gpu_tensor X = gpu_graph_tensor(x), Wt = gpu_graph_tensor(w), Y = gpu_graph_tensor(y);
+	return gpu_op_rms_norm(g->mem.rec, label, &X, &Wt, eps, &Y);
 }
 
 static int vk_add(void *ctx, const char *label, const struct lm_tensor *a, const struct lm_tensor *b,
 		  const struct lm_tensor *c)
 {
 	struct gpu_lm *g = ctx;
-	struct gpu_tensor A = gt(a), B = gt(b), C = gt(c);
-	return gpu_op_add(g->rec, label, &A, &B, &C);
+	struct gpu_tensor A = gpu_graph_tensor(a), B = gpu_graph_tensor(b), C = gpu_graph_tensor(c);
+	return gpu_op_add(g->mem.rec, label, &A, &B, &C);
 }
 
 /* An I32 [n, 1] tensor as the int list of vk/ops_lm.h. */
@@ -187,42 +106,42 @@ static struct gpu_lm_batch gb(const struct lm_batch *b)
 
 static struct gpu_kv_cache gkv(const struct lm_kv *kv)
 {
-	return (struct gpu_kv_cache){ .k = gt(&kv->k), .v = gt(&kv->v), .n_ctx = kv->n_ctx };
+	return (struct gpu_kv_cache){ .k = gpu_graph_tensor(&kv->k), .v = gpu_graph_tensor(&kv->v), .n_ctx = kv->n_ctx };
 }
 
 static int vk_get_rows(void *ctx, const char *label, const struct lm_tensor *table,
 		       const struct lm_tensor *ids, const struct lm_tensor *y)
 {
 	struct gpu_lm *g = ctx;
-	struct gpu_tensor Tb = gt(table), Y = gt(y);
+	struct gpu_tensor Tb = gpu_graph_tensor(table), Y = gpu_graph_tensor(y);
 	struct gpu_i32s I = gi(ids);
-	return gpu_op_get_rows(g->rec, label, &Tb, &I, &Y);
+	return gpu_op_get_rows(g->mem.rec, label, &Tb, &I, &Y);
 }
 
 static int vk_set_rows(void *ctx, const char *label, const struct lm_tensor *src,
 		       const struct lm_tensor *rows, const struct lm_tensor *y)
 {
 	struct gpu_lm *g = ctx;
-	struct gpu_tensor S = gt(src), Y = gt(y);
+	struct gpu_tensor S = gpu_graph_tensor(src), Y = gpu_graph_tensor(y);
 	struct gpu_i32s R = gi(rows);
-	return gpu_op_set_rows(g->rec, label, &S, &R, &Y);
+	return gpu_op_set_rows(g->mem.rec, label, &S, &R, &Y);
 }
 
 static int vk_swiglu(void *ctx, const char *label, const struct lm_tensor *gate, const struct lm_tensor *u,
 		     const struct lm_tensor *y)
 {
 	struct gpu_lm *g = ctx;
-	struct gpu_tensor G = gt(gate), U = gt(u), Y = gt(y);
-	return gpu_op_swiglu(g->rec, label, &G, &U, &Y);
+	struct gpu_tensor G = gpu_graph_tensor(gate), U = gpu_graph_tensor(u), Y = gpu_graph_tensor(y);
+	return gpu_op_swiglu(g->mem.rec, label, &G, &U, &Y);
 }
 
 static int vk_shortconv(void *ctx, const char *label, const struct lm_tensor *z, const struct lm_tensor *w,
 			const struct lm_tensor *state, const struct lm_batch *b, const struct lm_tensor *y)
 {
 	struct gpu_lm *g = ctx;
-	struct gpu_tensor Z = gt(z), Wt = gt(w), S = gt(state), Y = gt(y);
+	struct gpu_tensor Z = gpu_graph_tensor(z), Wt = gpu_graph_tensor(w), S = gpu_graph_tensor(state), Y = gpu_graph_tensor(y);
 	struct gpu_lm_batch B = gb(b);
-	return gpu_op_shortconv(g->rec, label, &Z, &Wt, &S, &B, &Y);
+	return gpu_op_shortconv(g->mem.rec, label, &Z, &Wt, &S, &B, &Y);
 }
 
 static int vk_qk_norm_rope_kv(void *ctx, const char *label, const struct lm_tensor *q,
@@ -232,29 +151,29 @@ static int vk_qk_norm_rope_kv(void *ctx, const char *label, const struct lm_tens
 			      float theta)
 {
 	struct gpu_lm *g = ctx;
-	struct gpu_tensor Q = gt(q), K = gt(k), Vt = gt(v), QN = gt(q_norm), KN = gt(k_norm);
+	struct gpu_tensor Q = gpu_graph_tensor(q), K = gpu_graph_tensor(k), Vt = gpu_graph_tensor(v), QN = gpu_graph_tensor(q_norm), KN = gpu_graph_tensor(k_norm);
 	struct gpu_lm_batch B = gb(b);
 	struct gpu_kv_cache C = gkv(kv);
 	struct gpu_rope_params p = { .head_dim = head_dim, .eps = eps, .theta = theta };
-	return gpu_op_rope_qk_norm(g->rec, label, &Q, &K, &Vt, &QN, &KN, &B, &C, &p);
+	return gpu_op_rope_qk_norm(g->mem.rec, label, &Q, &K, &Vt, &QN, &KN, &B, &C, &p);
 }
 
 static int vk_attention(void *ctx, const char *label, const struct lm_tensor *q, const struct lm_kv *kv,
 			const struct lm_batch *b, uint32_t head_dim, const struct lm_tensor *o)
 {
 	struct gpu_lm *g = ctx;
-	struct gpu_tensor Q = gt(q), O = gt(o);
+	struct gpu_tensor Q = gpu_graph_tensor(q), O = gpu_graph_tensor(o);
 	struct gpu_lm_batch B = gb(b);
 	struct gpu_kv_cache C = gkv(kv);
-	return gpu_op_attention(g->rec, label, &Q, &C, &B, head_dim, &O);
+	return gpu_op_attention(g->mem.rec, label, &Q, &C, &B, head_dim, &O);
 }
 
 static int vk_argmax(void *ctx, const char *label, const struct lm_tensor *logits, const struct lm_tensor *ids)
 {
 	struct gpu_lm *g = ctx;
-	struct gpu_tensor L = gt(logits);
+	struct gpu_tensor L = gpu_graph_tensor(logits);
 	struct gpu_i32s I = gi(ids);
-	return gpu_op_argmax(g->rec, label, &L, &I);
+	return gpu_op_argmax(g->mem.rec, label, &L, &I);
 }
 
 int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, struct gpu_staging *st,
@@ -262,9 +181,9 @@ int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, str
 {
 	*out = NULL;
 	struct gpu_lm *g = g_new0(struct gpu_lm, 1);
-	g->dev = dev;
+	g->mem.dev = dev;
 	g->pipes = pipes;
-	g->st = st;
+	g->mem.st = st;
 	g->mmv_max_cols = MMV_MAX_COLS_DEFAULT;
 	const char *env = getenv("CAPTIOND_MMV_MAX_COLS");
 	if (env && *env) {
@@ -273,7 +192,7 @@ int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, str
 		if (*end == '\0' && v <= 4096)
 			g->mmv_max_cols = (uint32_t)v;
 	}
-	int ret = gpu_recorder_create(dev, pipes, max_dispatches, &g->rec);
+	int ret = gpu_recorder_create(dev, pipes, max_dispatches, &g->mem.rec);
 	if (ret < 0) {
 		g_free(g);
 		return ret;
@@ -282,13 +201,13 @@ int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, str
 		.ctx = g,
 		.name = "vulkan",
 		.kv_type = TENSOR_F16, /* vk/ops_lm.h caches K and V in F16 */
-		.alloc = vk_alloc,
-		.free = vk_free,
-		.write = vk_write,
-		.flush = vk_flush,
-		.read = vk_read,
-		.begin = vk_begin,
-		.submit_wait = vk_submit_wait,
+		.alloc = gpu_graph_mem_alloc,
+		.free = gpu_graph_mem_free,
+		.write = gpu_graph_mem_write,
+		.flush = gpu_graph_mem_flush,
+		.read = gpu_graph_mem_read,
+		.begin = gpu_graph_mem_begin,
+		.submit_wait = gpu_graph_mem_submit_wait,
 		.get_rows = vk_get_rows,
 		.set_rows = vk_set_rows,
 		.mul_mat = vk_mul_mat,
@@ -318,7 +237,7 @@ void gpu_lm_destroy(struct gpu_lm *g)
 {
 	if (!g)
 		return;
-	gpu_recorder_destroy(g->rec);
+	gpu_recorder_destroy(g->mem.rec);
 	g_free(g);
 }
 
@@ -330,5 +249,5 @@ const struct lm_backend *gpu_lm_backend(struct gpu_lm *g)
 void gpu_lm_memory(const struct gpu_lm *g, uint64_t bytes[4])
 {
 	for (int i = 0; i < 4; i++)
-		bytes[i] = g->bytes[i];
+		bytes[i] = g->mem.bytes[i];
 }

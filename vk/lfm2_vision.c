@@ -1,5 +1,6 @@
 /* vk/lfm2_vision.c — struct vision_backend on the Vulkan runtime (see lfm2_vision.h). */
 #include "vk/lfm2_vision.h"
+#include "vk/graph_mem.h"
 
 #include <errno.h>
 
@@ -13,21 +14,10 @@
 #include "vk/recorder.h"
 
 struct gpu_vision {
+	struct gpu_graph_mem mem; /* first: the backend's ctx points at it (vk/graph_mem.h) */
 	struct vision_backend be;
-	struct gpu_device *dev;
-	struct gpu_staging *st;
-	struct gpu_recorder *rec;
-	bool recording;
-	uint64_t bytes[4];
 };
 
-static struct gpu_tensor gt(const struct lm_tensor *t)
-{
-	return (struct gpu_tensor){
-		.buffer = t->mem, .offset = t->offset, .type = t->type,
-		.ne = { t->ne[0], t->ne[1] }, .row_stride = t->row_stride,
-	};
-}
 
 static struct gpu_image gimg(const struct vision_image *im)
 {
@@ -37,93 +27,24 @@ static struct gpu_image gimg(const struct vision_image *im)
 	};
 }
 
-static int vk_alloc(void *ctx, enum lm_mem_kind kind, uint64_t bytes, const char *name, void **mem)
-{
-	struct gpu_vision *g = ctx;
-	static const enum gpu_mem_kind kinds[] = {
-		[LM_MEM_WEIGHTS] = GPU_MEM_WEIGHTS, [LM_MEM_SCRATCH] = GPU_MEM_SCRATCH,
-		[LM_MEM_UPLOAD] = GPU_MEM_UPLOAD, [LM_MEM_READBACK] = GPU_MEM_READBACK,
-	};
-	struct gpu_buffer *b = NULL;
-	int ret = gpu_buffer_create(g->dev, kinds[kind], bytes, name, &b);
-	if (ret < 0)
-		return ret;
-	g->bytes[kind] += bytes;
-	*mem = b;
-	return 0;
-}
-
-static void vk_free(void *ctx, void *mem)
-{
-	struct gpu_vision *g = ctx;
-	struct gpu_buffer *b = mem;
-	uint64_t size = gpu_buffer_size(b);
-	switch (gpu_buffer_kind(b)) {
-	case GPU_MEM_WEIGHTS: g->bytes[LM_MEM_WEIGHTS] -= size; break;
-	case GPU_MEM_SCRATCH: g->bytes[LM_MEM_SCRATCH] -= size; break;
-	case GPU_MEM_UPLOAD: g->bytes[LM_MEM_UPLOAD] -= size; break;
-	case GPU_MEM_READBACK: g->bytes[LM_MEM_READBACK] -= size; break;
-	}
-	gpu_buffer_destroy(b);
-}
-
-static int vk_write(void *ctx, void *mem, uint64_t off, const void *src, uint64_t bytes)
-{
-	struct gpu_vision *g = ctx;
-	return gpu_staging_write(g->st, mem, off, src, bytes);
-}
-
-static int vk_flush(void *ctx)
-{
-	struct gpu_vision *g = ctx;
-	return gpu_staging_flush(g->st);
-}
-
-static int vk_read(void *ctx, void *mem, uint64_t off, void *dst, uint64_t bytes)
-{
-	struct gpu_vision *g = ctx;
-	return gpu_staging_read(g->st, mem, off, dst, bytes);
-}
-
-static int vk_begin(void *ctx)
-{
-	struct gpu_vision *g = ctx;
-	int ret = gpu_staging_flush(g->st);
-	if (ret == 0)
-		ret = gpu_recorder_begin(g->rec);
-	g->recording = ret == 0;
-	return ret;
-}
-
-static int vk_submit_wait(void *ctx)
-{
-	struct gpu_vision *g = ctx;
-	if (!g->recording)
-		return -EBUSY;
-	g->recording = false;
-	int ret = gpu_recorder_submit(g->rec);
-	if (ret == 0)
-		ret = gpu_recorder_wait(g->rec);
-	return ret;
-}
 
 static int vk_linear(void *ctx, const char *label, const struct lm_tensor *w, const struct lm_tensor *x,
 		     const struct lm_tensor *bias, const struct lm_tensor *residual, enum vision_act act,
 		     const struct lm_tensor *y)
 {
 	struct gpu_vision *g = ctx;
-	struct gpu_tensor W = gt(w), X = gt(x), Y = gt(y), B, R;
+	struct gpu_tensor W = gpu_graph_tensor(w), X = gpu_graph_tensor(x), Y = gpu_graph_tensor(y), B, R;
 	struct gpu_mul_mat_epilogue ep = { .act = (enum gpu_act)act };
 	if (bias) {
-		B = gt(bias);
+		B = gpu_graph_tensor(bias);
 		B.ne[1] = 1;
 		ep.bias = &B;
 	}
 	if (residual) {
-		R = gt(residual);
+		R = gpu_graph_tensor(residual);
 		ep.residual = &R;
 	}
-	return gpu_op_mul_mat(g->rec, label, &W, &X, &Y, &ep);
+	return gpu_op_mul_mat(g->mem.rec, label, &W, &X, &Y, &ep);
 }
 
 _Static_assert((int)VISION_ACT_GELU_TANH == (int)GPU_ACT_GELU_TANH &&
@@ -133,25 +54,25 @@ static int vk_layer_norm(void *ctx, const char *label, const struct lm_tensor *x
 			 const struct lm_tensor *b, float eps, const struct lm_tensor *y)
 {
 	struct gpu_vision *g = ctx;
-	struct gpu_tensor X = gt(x), Wt = gt(w), Bt = gt(b), Y = gt(y);
+	struct gpu_tensor X = gpu_graph_tensor(x), Wt = gpu_graph_tensor(w), Bt = gpu_graph_tensor(b), Y = gpu_graph_tensor(y);
 	Wt.ne[1] = Bt.ne[1] = 1;
-	return gpu_op_layer_norm(g->rec, label, &X, &Wt, &Bt, eps, &Y);
+	return gpu_op_layer_norm(g->mem.rec, label, &X, &Wt, &Bt, eps, &Y);
 }
 
 static int vk_attention(void *ctx, const char *label, const struct lm_tensor *q, const struct lm_tensor *k,
 			const struct lm_tensor *v, uint32_t n_head, const struct lm_tensor *o)
 {
 	struct gpu_vision *g = ctx;
-	struct gpu_tensor Q = gt(q), K = gt(k), V = gt(v), O = gt(o);
-	return gpu_op_attention_encoder(g->rec, label, &Q, &K, &V, n_head, &O);
+	struct gpu_tensor Q = gpu_graph_tensor(q), K = gpu_graph_tensor(k), V = gpu_graph_tensor(v), O = gpu_graph_tensor(o);
+	return gpu_op_attention_encoder(g->mem.rec, label, &Q, &K, &V, n_head, &O);
 }
 
 static int vk_pixel_unshuffle(void *ctx, const char *label, const struct lm_tensor *x, uint32_t gh,
 			      uint32_t gw, const struct lm_tensor *u)
 {
 	struct gpu_vision *g = ctx;
-	struct gpu_tensor X = gt(x), U = gt(u);
-	return gpu_op_pixel_unshuffle(g->rec, label, &X, gh, gw, &U);
+	struct gpu_tensor X = gpu_graph_tensor(x), U = gpu_graph_tensor(u);
+	return gpu_op_pixel_unshuffle(g->mem.rec, label, &X, gh, gw, &U);
 }
 
 static int vk_image_patches(void *ctx, const char *label, const struct vision_image *img,
@@ -159,8 +80,8 @@ static int vk_image_patches(void *ctx, const char *label, const struct vision_im
 {
 	struct gpu_vision *g = ctx;
 	struct gpu_image I = gimg(img);
-	struct gpu_tensor P = gt(patches);
-	return gpu_op_image_patches(g->rec, label, &I, mean, std, &P);
+	struct gpu_tensor P = gpu_graph_tensor(patches);
+	return gpu_op_image_patches(g->mem.rec, label, &I, mean, std, &P);
 }
 
 static int vk_image_resize(void *ctx, const char *label, const struct vision_image *src,
@@ -171,7 +92,7 @@ static int vk_image_resize(void *ctx, const char *label, const struct vision_ima
 	struct gpu_resize_coeffs C = {
 		.buffer = c->mem, .offset = c->offset, .n_in = c->n_in, .n_out = c->n_out, .ksize = c->ksize,
 	};
-	return gpu_op_image_resize(g->rec, label, &S, &C, horizontal ? 1 : 0, &D);
+	return gpu_op_image_resize(g->mem.rec, label, &S, &C, horizontal ? 1 : 0, &D);
 }
 
 int gpu_vision_create(struct gpu_device *dev, const struct gpu_pipelines *pipes,
@@ -179,9 +100,9 @@ int gpu_vision_create(struct gpu_device *dev, const struct gpu_pipelines *pipes,
 {
 	*out = NULL;
 	struct gpu_vision *g = g_new0(struct gpu_vision, 1);
-	g->dev = dev;
-	g->st = st;
-	int ret = gpu_recorder_create(dev, pipes, max_dispatches, &g->rec);
+	g->mem.dev = dev;
+	g->mem.st = st;
+	int ret = gpu_recorder_create(dev, pipes, max_dispatches, &g->mem.rec);
 	if (ret < 0) {
 		g_free(g);
 		return ret;
@@ -189,13 +110,13 @@ int gpu_vision_create(struct gpu_device *dev, const struct gpu_pipelines *pipes,
 	g->be = (struct vision_backend){
 		.ctx = g,
 		.name = "vulkan",
-		.alloc = vk_alloc,
-		.free = vk_free,
-		.write = vk_write,
-		.flush = vk_flush,
-		.read = vk_read,
-		.begin = vk_begin,
-		.submit_wait = vk_submit_wait,
+		.alloc = gpu_graph_mem_alloc,
+		.free = gpu_graph_mem_free,
+		.write = gpu_graph_mem_write,
+		.flush = gpu_graph_mem_flush,
+		.read = gpu_graph_mem_read,
+		.begin = gpu_graph_mem_begin,
+		.submit_wait = gpu_graph_mem_submit_wait,
 		.linear = vk_linear,
 		.layer_norm = vk_layer_norm,
 		.attention = vk_attention,
@@ -214,7 +135,7 @@ void gpu_vision_destroy(struct gpu_vision *g)
 {
 	if (!g)
 		return;
-	gpu_recorder_destroy(g->rec);
+	gpu_recorder_destroy(g->mem.rec);
 	g_free(g);
 }
 
@@ -226,7 +147,7 @@ const struct vision_backend *gpu_vision_backend(struct gpu_vision *g)
 void gpu_vision_memory(const struct gpu_vision *g, uint64_t bytes[4])
 {
 	for (int i = 0; i < 4; i++)
-		bytes[i] = g->bytes[i];
+		bytes[i] = g->mem.bytes[i];
 }
 
 uint32_t gpu_vision_dispatches(uint32_t n_layer, uint32_t n_crops)

@@ -11,28 +11,12 @@
 #include <glib.h>
 
 #include "model/quant.h"
+#include "vk/ops_internal.h"
 #include "vk/push.h"
-
-static uint64_t row_bytes(const struct gpu_tensor *t)
-{
-	uint64_t b = 0;
-	return tensor_row_bytes(t->type, t->ne[0], &b) == 0 ? b : 0;
-}
-
-static uint64_t stride_of(const struct gpu_tensor *t)
-{
-	return t->row_stride ? t->row_stride : row_bytes(t);
-}
-
-static uint32_t unit_bytes(const struct gpu_tensor *t)
-{
-	const struct tensor_type_info *ti = tensor_type_info(t->type);
-	return ti ? ti->block_bytes : 0;
-}
 
 uint64_t gpu_tensor_bytes(const struct gpu_tensor *t)
 {
-	uint64_t rb = row_bytes(t), st = stride_of(t);
+	uint64_t rb = gpu_t_row_bytes(t), st = gpu_t_stride(t);
 	if (rb == 0 || t->ne[1] == 0 || st < rb)
 		return 0;
 	if ((uint64_t)(t->ne[1] - 1) > (UINT64_MAX - rb) / st)
@@ -40,31 +24,13 @@ uint64_t gpu_tensor_bytes(const struct gpu_tensor *t)
 	return (uint64_t)(t->ne[1] - 1) * st + rb;
 }
 
-/* A tensor is usable when its type is known, its rows fit its stride, the
- * stride is whole elements, and all of it lies inside its buffer. */
-static int check_tensor(const char *label, const char *what, const struct gpu_tensor *t,
-			int want_type)
-{
-	uint64_t bytes = gpu_tensor_bytes(t);
-	uint32_t unit = unit_bytes(t);
-	if (!t->buffer || bytes == 0 || unit == 0 || stride_of(t) % unit != 0 ||
-	    (want_type >= 0 && t->type != (uint32_t)want_type) ||
-	    t->offset > gpu_buffer_size(t->buffer) || bytes > gpu_buffer_size(t->buffer) - t->offset) {
-		const struct tensor_type_info *ti = tensor_type_info(t->type);
-		g_warning("%s: tensor %s (%s [%u, %u] at %" PRIu64 ") is not usable here", label, what,
-			  ti ? ti->name : "?", t->ne[0], t->ne[1], t->offset);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 /* Bind rows [r0, r0 + nr) of t. */
 static int bind_rows(struct gpu_device *dev, const struct gpu_tensor *t, uint32_t r0, uint32_t nr,
 		     bool write, struct gpu_binding *b, uint32_t *elem_off)
 {
-	uint64_t st = stride_of(t);
-	uint64_t size = (uint64_t)(nr - 1) * st + row_bytes(t);
-	return gpu_buffer_bind(dev, t->buffer, t->offset + (uint64_t)r0 * st, size, unit_bytes(t),
+	uint64_t st = gpu_t_stride(t);
+	uint64_t size = (uint64_t)(nr - 1) * st + gpu_t_row_bytes(t);
+	return gpu_buffer_bind(dev, t->buffer, t->offset + (uint64_t)r0 * st, size, gpu_t_unit(t),
 			       write, b, elem_off);
 }
 
@@ -75,9 +41,9 @@ static uint32_t rows_per_piece(const struct gpu_caps *caps, const struct gpu_ten
 {
 	uint64_t rows = limit;
 	for (int i = 0; i < n; i++) {
-		uint64_t slack = (uint64_t)caps->storage_align * unit_bytes(ts[i]);
+		uint64_t slack = (uint64_t)caps->storage_align * gpu_t_unit(ts[i]);
 		uint64_t room = caps->max_binding_bytes > slack ? caps->max_binding_bytes - slack : 0;
-		rows = MIN(rows, room / stride_of(ts[i]));
+		rows = MIN(rows, room / gpu_t_stride(ts[i]));
 	}
 	return (uint32_t)rows;
 }
@@ -122,9 +88,9 @@ int gpu_op_mul_mat_vec(struct gpu_recorder *rec, const char *label, const struct
 	int ret = gpu_pipelines_mul_mat_vec(gpu_recorder_pipelines(rec), w->type, &pl);
 	if (ret < 0)
 		return ret;
-	if ((ret = check_tensor(label, "W", w, -1)) < 0 ||
-	    (ret = check_tensor(label, "x", x, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "y", y, TENSOR_F32)) < 0)
+	if ((ret = gpu_t_check(label, "W", w, -1)) < 0 ||
+	    (ret = gpu_t_check(label, "x", x, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "y", y, TENSOR_F32)) < 0)
 		return ret;
 	if (x->ne[0] != w->ne[0] || y->ne[0] != w->ne[1] || y->ne[1] != x->ne[1]) {
 		g_warning("%s: W [%u, %u] * x [%u, %u] cannot give y [%u, %u]", label, w->ne[0],
@@ -149,15 +115,15 @@ int gpu_op_mul_mat_vec(struct gpu_recorder *rec, const char *label, const struct
 	if (piece == 0)
 		return too_big(label);
 	if (piece < w->ne[1]) {
-		uint64_t strides[] = { stride_of(w), 4 };
+		uint64_t strides[] = { gpu_t_stride(w), 4 };
 		piece = align_piece(caps, piece, strides, 2);
 	}
-	uint32_t unit = unit_bytes(w);
+	uint32_t unit = gpu_t_unit(w);
 	for (uint32_t r0 = 0; r0 < w->ne[1]; r0 += piece) {
 		uint32_t nr = MIN(piece, w->ne[1] - r0);
 		if ((ret = bind_rows(dev, w, r0, nr, false, &b[0], &w_off)) < 0)
 			return ret;
-		uint64_t y_size = (uint64_t)(n - 1) * stride_of(y) + (uint64_t)nr * 4;
+		uint64_t y_size = (uint64_t)(n - 1) * gpu_t_stride(y) + (uint64_t)nr * 4;
 		ret = gpu_buffer_bind(dev, y->buffer, y->offset + (uint64_t)r0 * 4, y_size, 4, true,
 				      &b[2], &y_off);
 		if (ret < 0)
@@ -167,11 +133,11 @@ int gpu_op_mul_mat_vec(struct gpu_recorder *rec, const char *label, const struct
 			.nrows = nr,
 			.ncols = n,
 			.w_off = w_off,
-			.w_stride = (uint32_t)(stride_of(w) / unit),
+			.w_stride = (uint32_t)(gpu_t_stride(w) / unit),
 			.x_off = x_off,
-			.x_stride = (uint32_t)(stride_of(x) / 4),
+			.x_stride = (uint32_t)(gpu_t_stride(x) / 4),
 			.y_off = y_off,
-			.y_stride = (uint32_t)(stride_of(y) / 4),
+			.y_stride = (uint32_t)(gpu_t_stride(y) / 4),
 		};
 		ret = gpu_recorder_dispatch(rec, pl, label, b, 3, &pc, sizeof pc, nr, groups_y, 1);
 		if (ret < 0)
@@ -188,9 +154,9 @@ int gpu_op_rms_norm(struct gpu_recorder *rec, const char *label, const struct gp
 	const struct gpu_pipeline *pl = gpu_pipelines_get(gpu_recorder_pipelines(rec),
 							  GPU_PIPE_RMS_NORM_F32);
 	int ret;
-	if ((ret = check_tensor(label, "x", x, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "weight", weight, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "y", y, TENSOR_F32)) < 0)
+	if ((ret = gpu_t_check(label, "x", x, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "weight", weight, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "y", y, TENSOR_F32)) < 0)
 		return ret;
 	if (weight->ne[0] != x->ne[0] || y->ne[0] != x->ne[0] || y->ne[1] != x->ne[1]) {
 		g_warning("%s: rms_norm of x [%u, %u] with weight [%u] into y [%u, %u]", label,
@@ -206,7 +172,7 @@ int gpu_op_rms_norm(struct gpu_recorder *rec, const char *label, const struct gp
 	if (piece == 0)
 		return too_big(label);
 	if (piece < x->ne[1]) {
-		uint64_t strides[] = { stride_of(x), stride_of(y) };
+		uint64_t strides[] = { gpu_t_stride(x), gpu_t_stride(y) };
 		piece = align_piece(caps, piece, strides, 2);
 	}
 	for (uint32_t r0 = 0; r0 < x->ne[1]; r0 += piece) {
@@ -218,10 +184,10 @@ int gpu_op_rms_norm(struct gpu_recorder *rec, const char *label, const struct gp
 			.ne0 = x->ne[0],
 			.nrows = nr,
 			.x_off = x_off,
-			.x_stride = (uint32_t)(stride_of(x) / 4),
+			.x_stride = (uint32_t)(gpu_t_stride(x) / 4),
 			.w_off = w_off,
 			.y_off = y_off,
-			.y_stride = (uint32_t)(stride_of(y) / 4),
+			.y_stride = (uint32_t)(gpu_t_stride(y) / 4),
 			.eps = eps,
 		};
 		ret = gpu_recorder_dispatch(rec, pl, label, b, 3, &pc, sizeof pc, nr, 1, 1);
@@ -239,9 +205,9 @@ int gpu_op_add(struct gpu_recorder *rec, const char *label, const struct gpu_ten
 	const struct gpu_pipeline *pl = gpu_pipelines_get(gpu_recorder_pipelines(rec),
 							  GPU_PIPE_ADD_F32);
 	int ret;
-	if ((ret = check_tensor(label, "a", a, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "b", bt, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "c", c, TENSOR_F32)) < 0)
+	if ((ret = gpu_t_check(label, "a", a, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "b", bt, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "c", c, TENSOR_F32)) < 0)
 		return ret;
 	bool broadcast = bt->ne[1] == 1 && a->ne[1] != 1;
 	if (bt->ne[0] != a->ne[0] || c->ne[0] != a->ne[0] || c->ne[1] != a->ne[1] ||
@@ -263,7 +229,7 @@ int gpu_op_add(struct gpu_recorder *rec, const char *label, const struct gpu_ten
 	if (piece == 0)
 		return too_big(label);
 	if (piece < a->ne[1]) {
-		uint64_t strides[] = { stride_of(a), broadcast ? 4 : stride_of(bt), stride_of(c) };
+		uint64_t strides[] = { gpu_t_stride(a), broadcast ? 4 : gpu_t_stride(bt), gpu_t_stride(c) };
 		piece = align_piece(caps, piece, strides, 3);
 	}
 	struct gpu_binding b[3];
@@ -279,11 +245,11 @@ int gpu_op_add(struct gpu_recorder *rec, const char *label, const struct gpu_ten
 			.ne0 = a->ne[0],
 			.nrows = nr,
 			.a_off = a_off,
-			.a_stride = (uint32_t)(stride_of(a) / 4),
+			.a_stride = (uint32_t)(gpu_t_stride(a) / 4),
 			.b_off = b_off,
-			.b_stride = broadcast ? 0 : (uint32_t)(stride_of(bt) / 4),
+			.b_stride = broadcast ? 0 : (uint32_t)(gpu_t_stride(bt) / 4),
 			.c_off = c_off,
-			.c_stride = (uint32_t)(stride_of(c) / 4),
+			.c_stride = (uint32_t)(gpu_t_stride(c) / 4),
 		};
 		ret = gpu_recorder_dispatch(rec, pl, label, b, 3, &pc, sizeof pc, groups_x, nr, 1);
 		if (ret < 0)

@@ -1,5 +1,5 @@
 /* vk/ops_internal.h — tensor helpers shared by the op files (ops_matmul.c,
- * ops_vision.c): sizes, checks and binding windows of struct gpu_tensor.
+ * ops_vision.c, ops_lm.c): sizes, checks and binding windows of struct gpu_tensor.
  * Internal to vk/; the same rules as vk/ops.c. */
 #ifndef CAPTIOND_VK_OPS_INTERNAL_H
 #define CAPTIOND_VK_OPS_INTERNAL_H
@@ -37,6 +37,7 @@ static inline int gpu_t_check(const char *label, const char *what, const struct 
 	uint64_t bytes = gpu_tensor_bytes(t);
 	uint32_t unit = gpu_t_unit(t);
 	if (!t->buffer || bytes == 0 || unit == 0 || gpu_t_stride(t) % unit != 0 ||
+	    gpu_t_stride(t) / unit > UINT32_MAX || /* strides travel as u32 units */
 	    (want_type >= 0 && t->type != (uint32_t)want_type) ||
 	    t->offset > gpu_buffer_size(t->buffer) || bytes > gpu_buffer_size(t->buffer) - t->offset) {
 		const struct tensor_type_info *ti = tensor_type_info(t->type);

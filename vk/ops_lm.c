@@ -11,46 +11,12 @@
 #include <glib.h>
 
 #include "model/quant.h"
+#include "vk/ops_internal.h"
 #include "vk/push_lm.h"
-
-/* The small tensor helpers mirror those of vk/ops.c (static there). */
-static uint64_t row_bytes(const struct gpu_tensor *t)
-{
-	uint64_t b = 0;
-	return tensor_row_bytes(t->type, t->ne[0], &b) == 0 ? b : 0;
-}
-
-static uint64_t stride_of(const struct gpu_tensor *t)
-{
-	return t->row_stride ? t->row_stride : row_bytes(t);
-}
-
-static uint32_t unit_bytes(const struct gpu_tensor *t)
-{
-	const struct tensor_type_info *ti = tensor_type_info(t->type);
-	return ti ? ti->block_bytes : 0;
-}
 
 static uint32_t stride_units(const struct gpu_tensor *t)
 {
-	return (uint32_t)(stride_of(t) / unit_bytes(t));
-}
-
-static int check_tensor(const char *label, const char *what, const struct gpu_tensor *t,
-			int want_type)
-{
-	uint64_t bytes = gpu_tensor_bytes(t);
-	uint32_t unit = unit_bytes(t);
-	if (!t->buffer || bytes == 0 || unit == 0 || stride_of(t) % unit != 0 ||
-	    stride_of(t) / unit > UINT32_MAX ||
-	    (want_type >= 0 && t->type != (uint32_t)want_type) ||
-	    t->offset > gpu_buffer_size(t->buffer) || bytes > gpu_buffer_size(t->buffer) - t->offset) {
-		const struct tensor_type_info *ti = tensor_type_info(t->type);
-		g_warning("%s: tensor %s (%s [%u, %u] at %" PRIu64 ") is not usable here", label, what,
-			  ti ? ti->name : "?", t->ne[0], t->ne[1], t->offset);
-		return -EINVAL;
-	}
-	return 0;
+	return (uint32_t)(gpu_t_stride(t) / gpu_t_unit(t));
 }
 
 static int bind_err(const char *label, const char *what, int ret)
@@ -65,10 +31,10 @@ static int bind_rows(struct gpu_device *dev, const char *label, const char *what
 		     const struct gpu_tensor *t, uint32_t r0, uint32_t nr, bool write,
 		     struct gpu_binding *b, uint32_t *elem_off)
 {
-	uint64_t st = stride_of(t);
-	uint64_t size = (uint64_t)(nr - 1) * st + row_bytes(t);
+	uint64_t st = gpu_t_stride(t);
+	uint64_t size = (uint64_t)(nr - 1) * st + gpu_t_row_bytes(t);
 	int ret = gpu_buffer_bind(dev, t->buffer, t->offset + (uint64_t)r0 * st, size,
-				  unit_bytes(t), write, b, elem_off);
+				  gpu_t_unit(t), write, b, elem_off);
 	return bind_err(label, what, ret);
 }
 
@@ -179,8 +145,8 @@ int gpu_op_get_rows(struct gpu_recorder *rec, const char *label, const struct gp
 	int ret = get_rows_pipe(rec, label, table->type, &pl);
 	if (ret < 0)
 		return ret;
-	if ((ret = check_tensor(label, "table", table, -1)) < 0 ||
-	    (ret = check_tensor(label, "dst", dst, TENSOR_F32)) < 0)
+	if ((ret = gpu_t_check(label, "table", table, -1)) < 0 ||
+	    (ret = gpu_t_check(label, "dst", dst, TENSOR_F32)) < 0)
 		return ret;
 	uint32_t n = dst->ne[1];
 	if (dst->ne[0] != table->ne[0] || ids->n != n) {
@@ -198,8 +164,8 @@ int gpu_op_get_rows(struct gpu_recorder *rec, const char *label, const struct gp
 		return ret;
 	/* The table in pieces of whole rows that fit a binding (an F32 token_embd
 	 * of 65536 x 1024 is 256 MiB; lavapipe binds 128 MiB). */
-	uint64_t st = stride_of(table);
-	uint64_t slack = (uint64_t)caps->storage_align * unit_bytes(table);
+	uint64_t st = gpu_t_stride(table);
+	uint64_t slack = (uint64_t)caps->storage_align * gpu_t_unit(table);
 	uint64_t room = caps->max_binding_bytes > slack ? caps->max_binding_bytes - slack : 0;
 	uint64_t piece = MIN(room / st, (uint64_t)table->ne[1]);
 	if (piece == 0)
@@ -233,8 +199,8 @@ int gpu_op_set_rows(struct gpu_recorder *rec, const char *label, const struct gp
 	struct gpu_device *dev = gpu_recorder_device(rec);
 	const struct gpu_pipeline *pl = lm_pipe(rec, GPU_PIPE_SET_ROWS_F32);
 	int ret;
-	if ((ret = check_tensor(label, "src", src, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "dst", dst, TENSOR_F32)) < 0)
+	if ((ret = gpu_t_check(label, "src", src, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "dst", dst, TENSOR_F32)) < 0)
 		return ret;
 	uint32_t n = src->ne[1];
 	if (dst->ne[0] != src->ne[0] || rows->n != n) {
@@ -274,10 +240,10 @@ int gpu_op_shortconv(struct gpu_recorder *rec, const char *label, const struct g
 	const struct gpu_pipeline *pl = lm_pipe(rec, GPU_PIPE_SHORTCONV_F32);
 	int ret;
 	if ((ret = check_batch(label, batch)) < 0 ||
-	    (ret = check_tensor(label, "z", z, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "conv_w", conv_w, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "state", state, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "y", y, TENSOR_F32)) < 0)
+	    (ret = gpu_t_check(label, "z", z, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "conv_w", conv_w, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "state", state, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "y", y, TENSOR_F32)) < 0)
 		return ret;
 	uint32_t d = y->ne[0];
 	if (conv_w->ne[0] != 3 || conv_w->ne[1] != d || conv_w->row_stride != 0 ||
@@ -326,11 +292,11 @@ static int check_kv(const char *label, const struct gpu_kv_cache *kv, uint32_t h
 		    uint32_t *n_kv, uint32_t *n_slots)
 {
 	int ret;
-	if ((ret = check_tensor(label, "K cache", &kv->k, TENSOR_F16)) < 0 ||
-	    (ret = check_tensor(label, "V cache", &kv->v, TENSOR_F16)) < 0)
+	if ((ret = gpu_t_check(label, "K cache", &kv->k, TENSOR_F16)) < 0 ||
+	    (ret = gpu_t_check(label, "V cache", &kv->v, TENSOR_F16)) < 0)
 		return ret;
 	if (kv->n_ctx == 0 || kv->k.ne[0] != kv->v.ne[0] || kv->k.ne[1] != kv->v.ne[1] ||
-	    stride_of(&kv->k) != stride_of(&kv->v) || kv->k.ne[0] % hd != 0 ||
+	    gpu_t_stride(&kv->k) != gpu_t_stride(&kv->v) || kv->k.ne[0] % hd != 0 ||
 	    kv->k.ne[1] % kv->n_ctx != 0) {
 		g_warning("%s: KV cache K [%u, %u], V [%u, %u] with %u positions per slot and "
 			  "head_dim %u is not usable", label, kv->k.ne[0], kv->k.ne[1], kv->v.ne[0],
@@ -362,11 +328,11 @@ int gpu_op_rope_qk_norm(struct gpu_recorder *rec, const char *label, const struc
 	uint32_t hd = p->head_dim, n_kv, n_slots;
 	int ret;
 	if ((ret = check_head_dim(label, hd)) < 0 || (ret = check_batch(label, batch)) < 0 ||
-	    (ret = check_tensor(label, "q", q, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "k", k, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "v", v, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "q_norm", q_norm, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "k_norm", k_norm, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "q", q, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "k", k, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "v", v, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "q_norm", q_norm, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "k_norm", k_norm, TENSOR_F32)) < 0 ||
 	    (ret = check_kv(label, kv, hd, &n_kv, &n_slots)) < 0)
 		return ret;
 	uint32_t n = batch->n_tok;
@@ -431,8 +397,8 @@ int gpu_op_attention(struct gpu_recorder *rec, const char *label, const struct g
 	uint32_t hd = head_dim, n_kv, n_slots;
 	int ret;
 	if ((ret = check_head_dim(label, hd)) < 0 || (ret = check_batch(label, batch)) < 0 ||
-	    (ret = check_tensor(label, "q", q, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "out", out, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "q", q, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "out", out, TENSOR_F32)) < 0 ||
 	    (ret = check_kv(label, kv, hd, &n_kv, &n_slots)) < 0)
 		return ret;
 	uint32_t n = batch->n_tok, n_head = q->ne[0] / hd;
@@ -486,9 +452,9 @@ int gpu_op_swiglu(struct gpu_recorder *rec, const char *label, const struct gpu_
 	struct gpu_device *dev = gpu_recorder_device(rec);
 	const struct gpu_pipeline *pl = lm_pipe(rec, GPU_PIPE_SWIGLU_F32);
 	int ret;
-	if ((ret = check_tensor(label, "gate", gate, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "up", up, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "y", y, TENSOR_F32)) < 0)
+	if ((ret = gpu_t_check(label, "gate", gate, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "up", up, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "y", y, TENSOR_F32)) < 0)
 		return ret;
 	if (up->ne[0] != gate->ne[0] || up->ne[1] != gate->ne[1] || y->ne[0] != gate->ne[0] ||
 	    y->ne[1] != gate->ne[1]) {
@@ -527,7 +493,7 @@ int gpu_op_repetition_penalty(struct gpu_recorder *rec, const char *label,
 	struct gpu_device *dev = gpu_recorder_device(rec);
 	const struct gpu_pipeline *pl = lm_pipe(rec, GPU_PIPE_REP_PENALTY_F32);
 	int ret;
-	if ((ret = check_tensor(label, "logits", logits, TENSOR_F32)) < 0)
+	if ((ret = gpu_t_check(label, "logits", logits, TENSOR_F32)) < 0)
 		return ret;
 	if (!(penalty > 0) || !isfinite(penalty)) {
 		g_warning("%s: repetition penalty %g (must be > 0)", label, (double)penalty);
@@ -564,7 +530,7 @@ int gpu_op_argmax(struct gpu_recorder *rec, const char *label, const struct gpu_
 	struct gpu_device *dev = gpu_recorder_device(rec);
 	const struct gpu_pipeline *pl = lm_pipe(rec, GPU_PIPE_ARGMAX_F32);
 	int ret;
-	if ((ret = check_tensor(label, "logits", logits, TENSOR_F32)) < 0)
+	if ((ret = gpu_t_check(label, "logits", logits, TENSOR_F32)) < 0)
 		return ret;
 	uint32_t n = logits->ne[1];
 	if ((ret = check_groups(rec, label, n, 1, 1)) < 0)
@@ -621,7 +587,7 @@ static int mmv_fused_pipe(struct gpu_recorder *rec, const char *label, uint32_t 
 static bool same_shape(const struct gpu_tensor *a, const struct gpu_tensor *b)
 {
 	return a->type == b->type && a->ne[0] == b->ne[0] && a->ne[1] == b->ne[1] &&
-	       stride_of(a) == stride_of(b);
+	       gpu_t_stride(a) == gpu_t_stride(b);
 }
 
 /* Byte ranges [a, a + na) and [b, b + nb) of one buffer meet. */
@@ -641,12 +607,12 @@ int gpu_op_mul_mat_vec_fused(struct gpu_recorder *rec, const char *label,
 	int ret = mmv_fused_pipe(rec, label, w->type, &pl);
 	if (ret < 0)
 		return ret;
-	if ((ret = check_tensor(label, "W", w, -1)) < 0 ||
-	    (ret = check_tensor(label, "x", x, TENSOR_F32)) < 0 ||
-	    (ret = check_tensor(label, "y", y, TENSOR_F32)) < 0 ||
-	    (f->norm && (ret = check_tensor(label, "norm", f->norm, TENSOR_F32)) < 0) ||
-	    (f->up && (ret = check_tensor(label, "up", f->up, -1)) < 0) ||
-	    (f->residual && (ret = check_tensor(label, "residual", f->residual, TENSOR_F32)) < 0))
+	if ((ret = gpu_t_check(label, "W", w, -1)) < 0 ||
+	    (ret = gpu_t_check(label, "x", x, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "y", y, TENSOR_F32)) < 0 ||
+	    (f->norm && (ret = gpu_t_check(label, "norm", f->norm, TENSOR_F32)) < 0) ||
+	    (f->up && (ret = gpu_t_check(label, "up", f->up, -1)) < 0) ||
+	    (f->residual && (ret = gpu_t_check(label, "residual", f->residual, TENSOR_F32)) < 0))
 		return ret;
 	uint32_t K = w->ne[0], M = w->ne[1], n = x->ne[1];
 	if (x->ne[0] != K || y->ne[0] != M || y->ne[1] != n || overlaps(x, y) ||
@@ -674,7 +640,7 @@ int gpu_op_mul_mat_vec_fused(struct gpu_recorder *rec, const char *label,
 		return ret;
 	/* W (and up) in pieces of rows that fit a binding, y and the residual
 	 * in the matching windows, as gpu_op_mul_mat_vec. */
-	uint64_t st = stride_of(w), slack = (uint64_t)caps->storage_align * unit_bytes(w);
+	uint64_t st = gpu_t_stride(w), slack = (uint64_t)caps->storage_align * gpu_t_unit(w);
 	uint64_t room = caps->max_binding_bytes > slack ? caps->max_binding_bytes - slack : 0;
 	uint64_t piece = MIN(MIN(room / st, (uint64_t)caps->max_wg_count[0]), (uint64_t)M);
 	if (piece == 0)
@@ -691,14 +657,14 @@ int gpu_op_mul_mat_vec_fused(struct gpu_recorder *rec, const char *label,
 		    (f->up && (ret = bind_rows(dev, label, "up", f->up, r0, nr, false, &b[5],
 					       &w2_off)) < 0))
 			return ret;
-		uint64_t y_size = (uint64_t)(n - 1) * stride_of(y) + (uint64_t)nr * 4;
+		uint64_t y_size = (uint64_t)(n - 1) * gpu_t_stride(y) + (uint64_t)nr * 4;
 		ret = gpu_buffer_bind(dev, y->buffer, y->offset + (uint64_t)r0 * 4, y_size, 4, true,
 				      &b[2], &y_off);
 		if (ret < 0)
 			return bind_err(label, "y", ret);
 		if (f->residual) {
 			const struct gpu_tensor *r = f->residual;
-			uint64_t r_size = (uint64_t)(n - 1) * stride_of(r) + (uint64_t)nr * 4;
+			uint64_t r_size = (uint64_t)(n - 1) * gpu_t_stride(r) + (uint64_t)nr * 4;
 			ret = gpu_buffer_bind(dev, r->buffer, r->offset + (uint64_t)r0 * 4, r_size, 4,
 					      false, &b[4], &r_off);
 			if (ret < 0)
