@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "model/quant.h"
+#include "tests/gpu-test-util.h"
 #include "vk/buffer.h"
 #include "vk/device.h"
 #include "vk/ops_matmul.h"
@@ -28,40 +29,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 2685821657736338717ull;
-}
-
-static float uni(uint64_t *s, float lo, float hi)
-{
-	return lo + (hi - lo) * (float)((rng_next(s) >> 40) * (1.0 / 16777216.0));
-}
-
-/* Random blocks with finite scales (as tests/test-gpu-mul-mat.c). */
-static void fill_weights(uint32_t type, uint8_t *w, uint64_t bytes, uint64_t *rng)
-{
-	const struct tensor_type_info *ti = tensor_type_info(type);
-	for (uint64_t i = 0; i < bytes; i += 8) {
-		uint64_t r = rng_next(rng);
-		memcpy(w + i, &r, bytes - i < 8 ? bytes - i : 8);
-	}
-	for (uint64_t i = 0; i < bytes / ti->block_bytes; i++) {
-		uint8_t *b = w + i * ti->block_bytes;
-		uint16_t h;
-		if (type == TENSOR_F16) {
-			h = f32_to_fp16(uni(rng, -1, 1));
-			memcpy(b, &h, 2);
-		} else if (type == TENSOR_Q8_0 || type == TENSOR_Q4_0) {
-			h = f32_to_fp16(uni(rng, 0.001f, 0.05f));
-			memcpy(b, &h, 2);
-		}
-	}
 }
 
 struct ctx {
@@ -113,9 +80,9 @@ static int bench_one(struct ctx *c, uint32_t type, uint32_t N, uint32_t M, uint3
 	float *x = malloc(xbytes), *y = malloc(ybytes), *row = malloc((size_t)K * 4);
 	struct gpu_buffer *wb = NULL, *xb = NULL, *yb = NULL;
 	int ret = -1;
-	fill_weights(type, w, wbytes, &rng);
+	gpu_test_random_weights(type, w, wbytes, &rng);
 	for (uint64_t i = 0; i < (uint64_t)K * N; i++)
-		x[i] = uni(&rng, -1, 1);
+		x[i] = gpu_test_uniform(&rng, -1, 1);
 	if (gpu_buffer_create(c->dev, GPU_MEM_WEIGHTS, wbytes, "W", &wb) < 0 ||
 	    gpu_buffer_create(c->dev, GPU_MEM_SCRATCH, xbytes, "X", &xb) < 0 ||
 	    gpu_buffer_create(c->dev, GPU_MEM_SCRATCH, ybytes, "Y", &yb) < 0 ||

@@ -1,6 +1,9 @@
 /* tests/gpu-test-util.c — shared set-up of the gpu-suite tests. */
 #include "tests/gpu-test-util.h"
 
+#include "model/quant.h"
+
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,4 +102,42 @@ double gpu_test_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void gpu_test_random_weights(uint32_t type, uint8_t *dst, uint64_t bytes, uint64_t *rng)
+{
+	const struct tensor_type_info *ti = tensor_type_info(type);
+	uint64_t nb = bytes / ti->block_bytes;
+	for (uint64_t i = 0; i < bytes; i += 8) {
+		uint64_t r = gpu_test_rand(rng);
+		memcpy(dst + i, &r, bytes - i < 8 ? bytes - i : 8);
+	}
+	for (uint64_t i = 0; i < nb; i++) {
+		uint8_t *b = dst + i * ti->block_bytes;
+		uint16_t h;
+		float f;
+		switch (type) {
+		case TENSOR_F32:
+			f = gpu_test_uniform(rng, -1, 1);
+			memcpy(b, &f, 4);
+			break;
+		case TENSOR_F16:
+			h = f32_to_fp16(gpu_test_uniform(rng, -1, 1));
+			memcpy(b, &h, 2);
+			break;
+		case TENSOR_BF16:
+			h = f32_to_bf16(gpu_test_uniform(rng, -1, 1));
+			memcpy(b, &h, 2);
+			break;
+		case TENSOR_Q8_0:
+		case TENSOR_Q4_0: /* d first */
+			h = f32_to_fp16(gpu_test_uniform(rng, 0.001f, 0.05f));
+			memcpy(b, &h, 2);
+			break;
+		case TENSOR_Q6_K: /* d last */
+			h = f32_to_fp16(gpu_test_uniform(rng, 0.0001f, 0.002f));
+			memcpy(b + offsetof(struct block_q6_K, d), &h, 2);
+			break;
+		}
+	}
 }

@@ -49,6 +49,10 @@ double gpu_test_nmse(const float *got, const double *ref, size_t n);
 uint64_t gpu_test_rand(uint64_t *state);
 float gpu_test_uniform(uint64_t *state, float lo, float hi);
 
+/* bytes of random blocks of a weight type (F32, F16, BF16, Q8_0, Q4_0, Q6_K)
+ * whose scales are finite and moderate, so products stay well inside f32. */
+void gpu_test_random_weights(uint32_t type, uint8_t *dst, uint64_t bytes, uint64_t *rng);
+
 /* Seconds on a monotonic clock. */
 double gpu_test_now(void);
 

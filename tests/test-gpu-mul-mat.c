@@ -31,44 +31,6 @@
 
 static double g_bound;
 
-static void random_weights(uint32_t type, uint8_t *dst, uint64_t bytes, uint64_t *rng)
-{
-	const struct tensor_type_info *ti = tensor_type_info(type);
-	uint64_t nb = bytes / ti->block_bytes;
-	for (uint64_t i = 0; i < bytes; i += 8) {
-		uint64_t r = gpu_test_rand(rng);
-		memcpy(dst + i, &r, bytes - i < 8 ? bytes - i : 8);
-	}
-	for (uint64_t i = 0; i < nb; i++) {
-		uint8_t *b = dst + i * ti->block_bytes;
-		uint16_t h;
-		float f;
-		switch (type) {
-		case TENSOR_F32:
-			f = gpu_test_uniform(rng, -1, 1);
-			memcpy(b, &f, 4);
-			break;
-		case TENSOR_F16:
-			h = f32_to_fp16(gpu_test_uniform(rng, -1, 1));
-			memcpy(b, &h, 2);
-			break;
-		case TENSOR_BF16:
-			h = f32_to_bf16(gpu_test_uniform(rng, -1, 1));
-			memcpy(b, &h, 2);
-			break;
-		case TENSOR_Q8_0:
-		case TENSOR_Q4_0: /* d first */
-			h = f32_to_fp16(gpu_test_uniform(rng, 0.001f, 0.05f));
-			memcpy(b, &h, 2);
-			break;
-		case TENSOR_Q6_K: /* d last */
-			h = f32_to_fp16(gpu_test_uniform(rng, 0.0001f, 0.002f));
-			memcpy(b + offsetof(struct block_q6_K, d), &h, 2);
-			break;
-		}
-	}
-}
-
 struct mm_case {
 	uint32_t type, K, M, N;
 	bool bias, residual, in_place;
@@ -99,7 +61,7 @@ static void run_case(struct gpu_test *t, const struct mm_case *c, uint64_t seed)
 	float *r = malloc((size_t)M * N * sizeof *r);
 	float *bias = malloc((size_t)M * sizeof *bias);
 	double *ref = malloc((size_t)M * N * sizeof *ref);
-	random_weights(c->type, w, wbytes, &rng);
+	gpu_test_random_weights(c->type, w, wbytes, &rng);
 	for (uint64_t i = 0; i < (uint64_t)K * N; i++)
 		x[i] = gpu_test_uniform(&rng, -1, 1);
 	for (uint32_t i = 0; i < M; i++)
