@@ -13,23 +13,23 @@
 /* Output tile of one workgroup of the tiled kernel (shaders/mul_mat.comp). */
 #define TILE_TILED 64
 
-/* mul_mat_cm.comp's tile shapes (shaders/meson.build builds each for the six
- * weight types; pipeline ids in blocks of six, in tile order). bn: rows of X,
- * bm: rows of W per workgroup. */
+/* mul_mat_cm.comp's tile shapes. L is built for the six weight types (ids
+ * GPU_PIPE_MUL_MAT_CM_<T>_F32), the others for F16, Q8_0 and Q4_0 (blocks of
+ * three from `first`; other types take L). bn: rows of X, bm: rows of W per
+ * workgroup. */
 static const struct tile_cfg {
 	uint32_t bn, bm;
-	enum gpu_pipe_id first; /* the F32 variant; the other types follow */
+	enum gpu_pipe_id first; /* the F16 variant; Q8_0 and Q4_0 follow */
 } tile_cfg[GPU_MM_TILE_COUNT] = {
-	[GPU_MM_TILE_L] = { 128, 128, GPU_PIPE_MUL_MAT_CM_F32_F32 },
-	[GPU_MM_TILE_K] = { 128, 128, GPU_PIPE_MUL_MAT_CM_K_F32_F32 },
-	[GPU_MM_TILE_M] = { 64, 128, GPU_PIPE_MUL_MAT_CM_M_F32_F32 },
-	[GPU_MM_TILE_S] = { 64, 64, GPU_PIPE_MUL_MAT_CM_S_F32_F32 },
-	[GPU_MM_TILE_X] = { 32, 64, GPU_PIPE_MUL_MAT_CM_X_F32_F32 },
+	[GPU_MM_TILE_L] = { 128, 128, GPU_PIPE_MUL_MAT_CM_F16_F32 },
+	[GPU_MM_TILE_M] = { 64, 128, GPU_PIPE_MUL_MAT_CM_M_F16_F32 },
+	[GPU_MM_TILE_S] = { 64, 64, GPU_PIPE_MUL_MAT_CM_S_F16_F32 },
+	[GPU_MM_TILE_T] = { 64, 64, GPU_PIPE_MUL_MAT_CM_T_F16_F32 },
+	[GPU_MM_TILE_V] = { 32, 64, GPU_PIPE_MUL_MAT_CM_V_F16_F32 },
 };
 
-/* Workgroups that fill a 132-SM H100/H200 well enough to take the larger,
- * more efficient tile. */
-#define CM_FILL 132u
+/* Workgroups for two per SM on a 132-SM H100/H200. */
+#define CM_FILL 264u
 
 static uint64_t tile_groups(enum gpu_mm_tile t, uint32_t M, uint32_t N)
 {
@@ -37,14 +37,16 @@ static uint64_t tile_groups(enum gpu_mm_tile t, uint32_t M, uint32_t N)
 	       ((N + tile_cfg[t].bn - 1) / tile_cfg[t].bn);
 }
 
-/* The largest tile whose grid still fills the device; else the smallest. */
+/* The largest tile whose grid fills the device twice over; below that, the
+ * 64×64 tile with two K groups (8 subgroups per tile), and for the smallest
+ * grids the 32×64 tile with four. */
 static enum gpu_mm_tile pick_tile(uint32_t M, uint32_t N)
 {
 	static const enum gpu_mm_tile order[] = { GPU_MM_TILE_L, GPU_MM_TILE_M, GPU_MM_TILE_S };
 	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
 		if (tile_groups(order[i], M, N) >= CM_FILL)
 			return order[i];
-	return GPU_MM_TILE_X;
+	return tile_groups(GPU_MM_TILE_S, M, N) >= CM_FILL / 4 ? GPU_MM_TILE_T : GPU_MM_TILE_V;
 }
 
 enum gpu_mm_tile gpu_mul_mat_tile_for(uint32_t M, uint32_t N)
@@ -126,8 +128,14 @@ int gpu_op_mul_mat_tile(struct gpu_recorder *rec, const char *label, const struc
 	/* tile: rows of X per workgroup, tile_m: rows of W */
 	if (tile_id == GPU_MM_TILE_AUTO)
 		tile_id = pick_tile(M, N);
-	const struct gpu_pipeline *pl =
-		gpu_pipelines_get(pipes, (enum gpu_pipe_id)(tile_cfg[tile_id].first + ti_idx));
+	const int q = w->type == TENSOR_F16 ? 0 : w->type == TENSOR_Q8_0 ? 1
+						: w->type == TENSOR_Q4_0 ? 2 : -1;
+	if (q < 0)
+		tile_id = GPU_MM_TILE_L;
+	const struct gpu_pipeline *pl = gpu_pipelines_get(
+		pipes, tile_id == GPU_MM_TILE_L
+			       ? (enum gpu_pipe_id)(GPU_PIPE_MUL_MAT_CM_F32_F32 + ti_idx)
+			       : (enum gpu_pipe_id)(tile_cfg[tile_id].first + q));
 	uint32_t tile = tile_cfg[tile_id].bn, tile_m = tile_cfg[tile_id].bm;
 	if (gpu_pipeline_vk(pl) == VK_NULL_HANDLE) {
 		pl = gpu_pipelines_get(pipes, (enum gpu_pipe_id)(GPU_PIPE_MUL_MAT_F32_F32 + ti_idx));

@@ -48,16 +48,18 @@ int gpu_op_mul_mat(struct gpu_recorder *rec, const char *label, const struct gpu
 		   const struct gpu_mul_mat_epilogue *ep);
 
 /* Tile shapes of the cooperative-matrix kernel, rows of X × rows of W per
- * workgroup: L 128×128, K 128×128 with a K step of 64, M 64×128, S 64×64,
- * X 32×64. AUTO picks by grid size; tests and benchmarks force one. Without
- * cooperative matrices every choice runs the tiled kernel. */
+ * workgroup: L 128×128, M 64×128, S 64×64, T 64×64 with two groups of
+ * subgroups splitting K, V 32×64 with four. AUTO picks by grid size; tests
+ * and benchmarks force one. Only L exists for F32, BF16 and Q6_K weights
+ * (the others take it); without cooperative matrices every choice runs the
+ * tiled kernel. */
 enum gpu_mm_tile {
 	GPU_MM_TILE_AUTO = 0,
 	GPU_MM_TILE_L,
-	GPU_MM_TILE_K,
 	GPU_MM_TILE_M,
 	GPU_MM_TILE_S,
-	GPU_MM_TILE_X,
+	GPU_MM_TILE_T,
+	GPU_MM_TILE_V,
 	GPU_MM_TILE_COUNT
 };
 

@@ -39,36 +39,21 @@
 #include "mul_mat_cm_q4_0_f32.h"
 #include "mul_mat_cm_q6_k_f32.h"
 #include "mul_mat_cm_q8_0_f32.h"
-#include "mul_mat_cm_k_f32_f32.h"
-#include "mul_mat_cm_k_f16_f32.h"
-#include "mul_mat_cm_k_bf16_f32.h"
-#include "mul_mat_cm_k_q8_0_f32.h"
-#include "mul_mat_cm_k_q4_0_f32.h"
-#include "mul_mat_cm_k_q6_k_f32.h"
-#include "mul_mat_cm_m_f32_f32.h"
 #include "mul_mat_cm_m_f16_f32.h"
-#include "mul_mat_cm_m_bf16_f32.h"
 #include "mul_mat_cm_m_q8_0_f32.h"
 #include "mul_mat_cm_m_q4_0_f32.h"
-#include "mul_mat_cm_m_q6_k_f32.h"
-#include "mul_mat_cm_s_f32_f32.h"
 #include "mul_mat_cm_s_f16_f32.h"
-#include "mul_mat_cm_s_bf16_f32.h"
 #include "mul_mat_cm_s_q8_0_f32.h"
 #include "mul_mat_cm_s_q4_0_f32.h"
-#include "mul_mat_cm_s_q6_k_f32.h"
-#include "mul_mat_cm_x_f32_f32.h"
-#include "mul_mat_cm_x_f16_f32.h"
-#include "mul_mat_cm_x_bf16_f32.h"
-#include "mul_mat_cm_x_q8_0_f32.h"
-#include "mul_mat_cm_x_q4_0_f32.h"
-#include "mul_mat_cm_x_q6_k_f32.h"
+#include "mul_mat_cm_t_f16_f32.h"
+#include "mul_mat_cm_t_q8_0_f32.h"
+#include "mul_mat_cm_t_q4_0_f32.h"
+#include "mul_mat_cm_v_f16_f32.h"
+#include "mul_mat_cm_v_q8_0_f32.h"
+#include "mul_mat_cm_v_q4_0_f32.h"
 #include "mul_mat_cm_v1_f16_f32.h"
 #include "mul_mat_cm_v1_q8_0_f32.h"
 #include "mul_mat_cm_v1_q4_0_f32.h"
-#include "mul_mat_cm_l0_f16_f32.h"
-#include "mul_mat_cm_l0_q8_0_f32.h"
-#include "mul_mat_cm_l0_q4_0_f32.h"
 #endif
 /* decoder ops (vk/ops_lm.h) */
 #include "argmax_f32.h"
@@ -132,36 +117,21 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q8_0_F32, mul_mat_cm_q8_0_f32, gpu_push_mul_mat),
 	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q4_0_F32, mul_mat_cm_q4_0_f32, gpu_push_mul_mat),
 	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q6_K_F32, mul_mat_cm_q6_k_f32, gpu_push_mul_mat),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_K_F32_F32, mul_mat_cm_k_f32_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_K_F16_F32, mul_mat_cm_k_f16_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_K_BF16_F32, mul_mat_cm_k_bf16_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_K_Q8_0_F32, mul_mat_cm_k_q8_0_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_K_Q4_0_F32, mul_mat_cm_k_q4_0_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_K_Q6_K_F32, mul_mat_cm_k_q6_k_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_M_F32_F32, mul_mat_cm_m_f32_f32, 8),
 	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_M_F16_F32, mul_mat_cm_m_f16_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_M_BF16_F32, mul_mat_cm_m_bf16_f32, 8),
 	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_M_Q8_0_F32, mul_mat_cm_m_q8_0_f32, 8),
 	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_M_Q4_0_F32, mul_mat_cm_m_q4_0_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_M_Q6_K_F32, mul_mat_cm_m_q6_k_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_S_F32_F32, mul_mat_cm_s_f32_f32, 4),
 	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_S_F16_F32, mul_mat_cm_s_f16_f32, 4),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_S_BF16_F32, mul_mat_cm_s_bf16_f32, 4),
 	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_S_Q8_0_F32, mul_mat_cm_s_q8_0_f32, 4),
 	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_S_Q4_0_F32, mul_mat_cm_s_q4_0_f32, 4),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_S_Q6_K_F32, mul_mat_cm_s_q6_k_f32, 4),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_X_F32_F32, mul_mat_cm_x_f32_f32, 2),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_X_F16_F32, mul_mat_cm_x_f16_f32, 2),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_X_BF16_F32, mul_mat_cm_x_bf16_f32, 2),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_X_Q8_0_F32, mul_mat_cm_x_q8_0_f32, 2),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_X_Q4_0_F32, mul_mat_cm_x_q4_0_f32, 2),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_X_Q6_K_F32, mul_mat_cm_x_q6_k_f32, 2),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_T_F16_F32, mul_mat_cm_t_f16_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_T_Q8_0_F32, mul_mat_cm_t_q8_0_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_T_Q4_0_F32, mul_mat_cm_t_q4_0_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V_F16_F32, mul_mat_cm_v_f16_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V_Q8_0_F32, mul_mat_cm_v_q8_0_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V_Q4_0_F32, mul_mat_cm_v_q4_0_f32, 8),
 	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V1_F16_F32, mul_mat_cm_v1_f16_f32, 8),
 	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V1_Q8_0_F32, mul_mat_cm_v1_q8_0_f32, 8),
 	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V1_Q4_0_F32, mul_mat_cm_v1_q4_0_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_L0_F16_F32, mul_mat_cm_l0_f16_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_L0_Q8_0_F32, mul_mat_cm_l0_q8_0_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_L0_Q4_0_F32, mul_mat_cm_l0_q4_0_f32, 8),
 	PIPE(GPU_PIPE_LAYER_NORM_F32, layer_norm_f32, gpu_push_layer_norm, 4),
 	PIPE(GPU_PIPE_ATTN_ENC_F32, attn_enc_f32, gpu_push_attn_enc, 1),
 	PIPE(GPU_PIPE_PIXEL_UNSHUFFLE_F32, pixel_unshuffle_f32, gpu_push_pixel_unshuffle, 1),
