@@ -28,8 +28,8 @@ static const struct tile_cfg {
 	[GPU_MM_TILE_V] = { 32, 64, GPU_PIPE_MUL_MAT_CM_V_F16_F32 },
 };
 
-/* Workgroups for two per SM on a 132-SM H100/H200. */
-#define CM_FILL 264u
+/* SMs of an H100/H200: the grid sizes below are multiples of it. */
+#define CM_SMS 132u
 
 static uint64_t tile_groups(enum gpu_mm_tile t, uint32_t M, uint32_t N)
 {
@@ -37,16 +37,23 @@ static uint64_t tile_groups(enum gpu_mm_tile t, uint32_t M, uint32_t N)
 	       ((N + tile_cfg[t].bn - 1) / tile_cfg[t].bn);
 }
 
-/* The largest tile whose grid fills the device twice over; below that, the
- * 64×64 tile with two K groups (8 subgroups per tile), and for the smallest
- * grids the 32×64 tile with four. */
+/* By the count of 64×64 tiles, from bench-matmul --sweep on an H100
+ * (bench/results/2026-11-21-h100-gemm): huge grids (16 frames, 4096³) the
+ * 64×128 tile; large ones (1024 patches × 3072) 64×64 with two K groups;
+ * two to four per SM (prefill's 1024 → 4608) plain 64×64; smaller grids 32×64
+ * with four K groups while that is one wave (prefill's k/v, 256-row w2),
+ * else 64×64 with two (prefill's 271-row w2 and out_proj, 768-wide vision
+ * projections). */
 static enum gpu_mm_tile pick_tile(uint32_t M, uint32_t N)
 {
-	static const enum gpu_mm_tile order[] = { GPU_MM_TILE_L, GPU_MM_TILE_M, GPU_MM_TILE_S };
-	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
-		if (tile_groups(order[i], M, N) >= CM_FILL)
-			return order[i];
-	return tile_groups(GPU_MM_TILE_S, M, N) >= CM_FILL / 4 ? GPU_MM_TILE_T : GPU_MM_TILE_V;
+	const uint64_t s = tile_groups(GPU_MM_TILE_S, M, N);
+	if (s >= 16 * CM_SMS)
+		return GPU_MM_TILE_M;
+	if (s >= 4 * CM_SMS)
+		return GPU_MM_TILE_T;
+	if (s >= 2 * CM_SMS)
+		return GPU_MM_TILE_S;
+	return tile_groups(GPU_MM_TILE_V, M, N) <= CM_SMS ? GPU_MM_TILE_V : GPU_MM_TILE_T;
 }
 
 enum gpu_mm_tile gpu_mul_mat_tile_for(uint32_t M, uint32_t N)

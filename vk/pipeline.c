@@ -51,9 +51,6 @@
 #include "mul_mat_cm_v_f16_f32.h"
 #include "mul_mat_cm_v_q8_0_f32.h"
 #include "mul_mat_cm_v_q4_0_f32.h"
-#include "mul_mat_cm_v1_f16_f32.h"
-#include "mul_mat_cm_v1_q8_0_f32.h"
-#include "mul_mat_cm_v1_q4_0_f32.h"
 #endif
 /* decoder ops (vk/ops_lm.h) */
 #include "argmax_f32.h"
@@ -129,9 +126,6 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V_F16_F32, mul_mat_cm_v_f16_f32, 8),
 	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V_Q8_0_F32, mul_mat_cm_v_q8_0_f32, 8),
 	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V_Q4_0_F32, mul_mat_cm_v_q4_0_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V1_F16_F32, mul_mat_cm_v1_f16_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V1_Q8_0_F32, mul_mat_cm_v1_q8_0_f32, 8),
-	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V1_Q4_0_F32, mul_mat_cm_v1_q4_0_f32, 8),
 	PIPE(GPU_PIPE_LAYER_NORM_F32, layer_norm_f32, gpu_push_layer_norm, 4),
 	PIPE(GPU_PIPE_ATTN_ENC_F32, attn_enc_f32, gpu_push_attn_enc, 1),
 	PIPE(GPU_PIPE_PIXEL_UNSHUFFLE_F32, pixel_unshuffle_f32, gpu_push_pixel_unshuffle, 1),
