@@ -229,6 +229,10 @@ int main(int argc, char **argv)
 		};
 		for (int tile = GPU_MM_TILE_AUTO + 1; tile < GPU_MM_TILE_COUNT; tile++) {
 			g_tile = (enum gpu_mm_tile)tile;
+			if (tile > GPU_MM_TILE_AUTO + 1) { /* a fresh harness: it holds 64 buffers */
+				CHECK(gpu_test_close(&t) == 0);
+				gpu_test_open(&t, 0);
+			}
 			for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
 				run_case(&t, &cs[i], seed++);
 		}

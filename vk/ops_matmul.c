@@ -14,21 +14,22 @@
 #define TILE_TILED 64
 
 /* mul_mat_cm.comp's tile shapes. L is built for the six weight types (ids
- * GPU_PIPE_MUL_MAT_CM_<T>_F32), the others for F16, Q8_0 and Q4_0 (blocks of
- * three from `first`; other types take L). bn: rows of X, bm: rows of W per
- * workgroup. */
+ * GPU_PIPE_MUL_MAT_CM_<T>_F32, in type_index order), the others for F16,
+ * Q8_0 and Q4_0 (blocks of three from `first`; other types take L). bn: rows
+ * of X, bm: rows of W per workgroup. */
 static const struct tile_cfg {
 	uint32_t bn, bm;
-	enum gpu_pipe_id first; /* the F16 variant; Q8_0 and Q4_0 follow */
+	enum gpu_pipe_id first; /* L: the F32 variant; others: F16, then Q8_0, Q4_0 */
 } tile_cfg[GPU_MM_TILE_COUNT] = {
-	[GPU_MM_TILE_L] = { 128, 128, GPU_PIPE_MUL_MAT_CM_F16_F32 },
+	[GPU_MM_TILE_L] = { 128, 128, GPU_PIPE_MUL_MAT_CM_F32_F32 },
 	[GPU_MM_TILE_M] = { 64, 128, GPU_PIPE_MUL_MAT_CM_M_F16_F32 },
 	[GPU_MM_TILE_S] = { 64, 64, GPU_PIPE_MUL_MAT_CM_S_F16_F32 },
 	[GPU_MM_TILE_T] = { 64, 64, GPU_PIPE_MUL_MAT_CM_T_F16_F32 },
 	[GPU_MM_TILE_V] = { 32, 64, GPU_PIPE_MUL_MAT_CM_V_F16_F32 },
 };
 
-/* SMs of an H100/H200: the grid sizes below are multiples of it. */
+/* SMs of an H100/H200 (Vulkan core does not report it): the thresholds
+ * below count workgroups per SM. */
 #define CM_SMS 132u
 
 static uint64_t tile_groups(enum gpu_mm_tile t, uint32_t M, uint32_t N)
@@ -140,9 +141,8 @@ int gpu_op_mul_mat_tile(struct gpu_recorder *rec, const char *label, const struc
 	if (q < 0)
 		tile_id = GPU_MM_TILE_L;
 	const struct gpu_pipeline *pl = gpu_pipelines_get(
-		pipes, tile_id == GPU_MM_TILE_L
-			       ? (enum gpu_pipe_id)(GPU_PIPE_MUL_MAT_CM_F32_F32 + ti_idx)
-			       : (enum gpu_pipe_id)(tile_cfg[tile_id].first + q));
+		pipes, (enum gpu_pipe_id)(tile_cfg[tile_id].first +
+					  (tile_id == GPU_MM_TILE_L ? ti_idx : q)));
 	uint32_t tile = tile_cfg[tile_id].bn, tile_m = tile_cfg[tile_id].bm;
 	if (gpu_pipeline_vk(pl) == VK_NULL_HANDLE) {
 		pl = gpu_pipelines_get(pipes, (enum gpu_pipe_id)(GPU_PIPE_MUL_MAT_F32_F32 + ti_idx));
