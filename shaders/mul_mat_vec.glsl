@@ -75,67 +75,91 @@ layout(std430, binding = 5) readonly buffer W2 { WTYPE w2[]; };
 #endif
 
 #if QUANT
-// Chunk t of a row (32 elements in 4 groups of 8 consecutive ones): wv gets
-// the quants as floats (group g in wv[8g .. 8g+7]), sc[g] the scale of group
-// g, e[g] the element offset of group g in the row.
-void dequant(const bool second, uint base, uint t, out float wv[32], out float sc[4], out uint e[4])
+// Chunk t of a row: 32 elements in 4 groups of 8 consecutive ones. Group g
+// starts at element e[g] of the row and has scale sc[g]; its quants are
+// qe[g] (elements 0, 2, 4, 6 of the group) and qo[g] (1, 3, 5, 7): the low
+// and high bytes of the 16-bit words, so no byte is shuffled. Written out
+// without loops: nothing here may end up in indexed (local) memory.
+struct chunk {
+	vec4 qe[4], qo[4];
+	vec4 sc;
+	uvec4 e;
+};
+
+chunk dequant(const bool second, uint base, uint t)
 {
+	chunk k;
 #if defined(W_Q4_0)
 	// qs byte j: element j (low nibble) and 16 + j (high)
 	const uint b = base + t * WU16;
 	const float d = unpackHalf2x16(LD(second, b)).x;
-	[[unroll]] for (uint k = 0; k < 8u; k++) {
-		const uint q = LD(second, b + 1u + k);
-		wv[2u * k] = float(int(q & 15u) - 8);
-		wv[2u * k + 1u] = float(int((q >> 8) & 15u) - 8);
-		wv[16u + 2u * k] = float(int((q >> 4) & 15u) - 8);
-		wv[17u + 2u * k] = float(int((q >> 12) & 15u) - 8);
-	}
-	[[unroll]] for (uint g = 0; g < 4u; g++) {
-		sc[g] = d;
-		e[g] = t * 32u + 8u * g;
-	}
+	const uvec4 qa = uvec4(LD(second, b + 1u), LD(second, b + 2u), LD(second, b + 3u), LD(second, b + 4u));
+	const uvec4 qb = uvec4(LD(second, b + 5u), LD(second, b + 6u), LD(second, b + 7u), LD(second, b + 8u));
+	k.qe[0] = vec4(qa & 15u) - 8.0;
+	k.qo[0] = vec4((qa >> 8) & 15u) - 8.0;
+	k.qe[1] = vec4(qb & 15u) - 8.0;
+	k.qo[1] = vec4((qb >> 8) & 15u) - 8.0;
+	k.qe[2] = vec4((qa >> 4) & 15u) - 8.0;
+	k.qo[2] = vec4((qa >> 12) & 15u) - 8.0;
+	k.qe[3] = vec4((qb >> 4) & 15u) - 8.0;
+	k.qo[3] = vec4((qb >> 12) & 15u) - 8.0;
+	k.sc = vec4(d);
+	k.e = t * 32u + uvec4(0u, 8u, 16u, 24u);
 #elif defined(W_Q8_0)
 	const uint b = base + t * WU16;
 	const float d = unpackHalf2x16(LD(second, b)).x;
-	[[unroll]] for (uint k = 0; k < 16u; k++) {
-		const int q = int(LD(second, b + 1u + k));
-		wv[2u * k] = float(bitfieldExtract(q, 0, 8));
-		wv[2u * k + 1u] = float(bitfieldExtract(q, 8, 8));
-	}
-	[[unroll]] for (uint g = 0; g < 4u; g++) {
-		sc[g] = d;
-		e[g] = t * 32u + 8u * g;
-	}
+#define Q8W(g) ivec4(LD(second, b + 1u + 4u * g), LD(second, b + 2u + 4u * g), \
+		      LD(second, b + 3u + 4u * g), LD(second, b + 4u + 4u * g))
+	const ivec4 q0 = Q8W(0u), q1 = Q8W(1u), q2 = Q8W(2u), q3 = Q8W(3u);
+#undef Q8W
+	k.qe[0] = vec4(bitfieldExtract(q0, 0, 8));
+	k.qo[0] = vec4(bitfieldExtract(q0, 8, 8));
+	k.qe[1] = vec4(bitfieldExtract(q1, 0, 8));
+	k.qo[1] = vec4(bitfieldExtract(q1, 8, 8));
+	k.qe[2] = vec4(bitfieldExtract(q2, 0, 8));
+	k.qo[2] = vec4(bitfieldExtract(q2, 8, 8));
+	k.qe[3] = vec4(bitfieldExtract(q3, 0, 8));
+	k.qo[3] = vec4(bitfieldExtract(q3, 8, 8));
+	k.sc = vec4(d);
+	k.e = t * 32u + uvec4(0u, 8u, 16u, 24u);
 #elif defined(W_Q6_K)
-	// Chunk u of a block: half h, positions l0 .. l0+7 of each of the four
-	// quarters g (elements 128h + 32g + l0 + j); quarter g takes the low
-	// (g < 2) or high nibble of ql[64h + 32(g & 1) + l] and bits 2g of
-	// qh[32h + l]; its scale is scales[8h + 2g + l0 / 16].
+	// Chunk u of a block: half h, positions l0 .. l0+7 of each quarter g
+	// (elements 128h + 32g + l0 + j). Quarter g takes the low (g < 2) or
+	// high nibble of ql[64h + 32(g & 1) + l] and bits 2g of qh[32h + l];
+	// its scale is scales[8h + 2g + l0 / 16].
 	const uint blk = t >> 3, u = t & 7u, h = u >> 2, l0 = (u & 3u) * 8u, s = l0 >> 4;
-	const uint b = base + blk * WU16;
-	[[unroll]] for (uint k = 0; k < 4u; k++) {
-		const uint qa = LD(second, b + 32u * h + l0 / 2u + k);
-		const uint qb = LD(second, b + 32u * h + 16u + l0 / 2u + k);
-		const uint qh = LD(second, b + 64u + 16u * h + l0 / 2u + k);
-		[[unroll]] for (uint i = 0; i < 2u; i++) {
-			const uint A = (qa >> (8u * i)) & 255u, B = (qb >> (8u * i)) & 255u;
-			const uint H = (qh >> (8u * i)) & 255u;
-			const uint j = 2u * k + i;
-			wv[j] = float(int((A & 15u) | ((H & 3u) << 4)) - 32);
-			wv[8u + j] = float(int((B & 15u) | (((H >> 2) & 3u) << 4)) - 32);
-			wv[16u + j] = float(int((A >> 4) | (((H >> 4) & 3u) << 4)) - 32);
-			wv[24u + j] = float(int((B >> 4) | (((H >> 6) & 3u) << 4)) - 32);
-		}
-	}
+	const uint b = base + blk * WU16, o = b + 32u * h + l0 / 2u;
+	const uvec4 qa = uvec4(LD(second, o), LD(second, o + 1u), LD(second, o + 2u), LD(second, o + 3u));
+	const uvec4 qb = uvec4(LD(second, o + 16u), LD(second, o + 17u), LD(second, o + 18u), LD(second, o + 19u));
+	const uint oh = b + 64u + 16u * h + l0 / 2u;
+	const uvec4 qh = uvec4(LD(second, oh), LD(second, oh + 1u), LD(second, oh + 2u), LD(second, oh + 3u));
+	k.qe[0] = vec4((qa & 15u) | ((qh & 3u) << 4)) - 32.0;
+	k.qo[0] = vec4(((qa >> 8) & 15u) | (((qh >> 8) & 3u) << 4)) - 32.0;
+	k.qe[1] = vec4((qb & 15u) | (((qh >> 2) & 3u) << 4)) - 32.0;
+	k.qo[1] = vec4(((qb >> 8) & 15u) | (((qh >> 10) & 3u) << 4)) - 32.0;
+	k.qe[2] = vec4(((qa >> 4) & 15u) | (((qh >> 4) & 3u) << 4)) - 32.0;
+	k.qo[2] = vec4(((qa >> 12) & 15u) | (((qh >> 12) & 3u) << 4)) - 32.0;
+	k.qe[3] = vec4(((qb >> 4) & 15u) | (((qh >> 6) & 3u) << 4)) - 32.0;
+	k.qo[3] = vec4(((qb >> 12) & 15u) | (((qh >> 14) & 3u) << 4)) - 32.0;
 	const float d = unpackHalf2x16(LD(second, b + 104u)).x;
-	[[unroll]] for (uint g = 0; g < 4u; g++) {
-		const int sw = int(LD(second, b + 96u + 4u * h + g));
-		sc[g] = d * float(bitfieldExtract(sw, int(8u * s), 8));
-		e[g] = blk * 256u + 128u * h + 32u * g + l0;
-	}
+	const uint os = b + 96u + 4u * h;
+	const ivec4 sw = ivec4(LD(second, os), LD(second, os + 1u), LD(second, os + 2u), LD(second, os + 3u));
+	k.sc = d * vec4(bitfieldExtract(sw, int(8u * s), 8));
+	k.e = blk * 256u + 128u * h + l0 + uvec4(0u, 32u, 64u, 96u);
 #endif
+	return k;
 }
+
+// Elements e .. e+7 of the float arrays behind x (or nw): as two vec4 loads
+// when the binding offsets are multiples of 4 floats.
+#define LOAD8(arr, arr4, al, i, va, vb) \
+	if (al) { \
+		va = arr4[(i) >> 2]; \
+		vb = arr4[((i) >> 2) + 1u]; \
+	} else { \
+		va = vec4(arr[i], arr[(i) + 1u], arr[(i) + 2u], arr[(i) + 3u]); \
+		vb = vec4(arr[(i) + 4u], arr[(i) + 5u], arr[(i) + 6u], arr[(i) + 7u]); \
+	}
 #endif
 
 void main()
@@ -154,7 +178,7 @@ void main()
 		if (row >= pc.nrows)
 			break; // the same for the whole subgroup
 		float acc[NCOLS], acc2[NCOLS], ss[NCOLS];
-		[[unroll]] for (uint c = 0; c < NCOLS; c++) {
+		for (uint c = 0; c < NCOLS; c++) {
 			acc[c] = 0.0;
 			acc2[c] = 0.0;
 			ss[c] = 0.0;
@@ -166,47 +190,39 @@ void main()
 #endif
 		const uint chunks = pc.ne0 / 32u;
 		for (uint t = lane; t < chunks; t += sgs) {
-			float wv[32], sc[4], wv2[32], sc2[4];
-			uint e[4];
-			dequant(false, wbase, t, wv, sc, e);
+			const chunk k = dequant(false, wbase, t);
 #if defined(FUSED)
-			if (glu)
-				dequant(true, w2base, t, wv2, sc2, e);
+			const chunk k2 = glu ? dequant(true, w2base, t) : k;
 #endif
-			[[unroll]] for (uint c = 0; c < NCOLS; c++) {
+			for (uint c = 0; c < NCOLS; c++) {
 				if (c >= nc)
 					break;
 				const uint xb = pc.x_off + (col0 + c) * pc.x_stride;
 				float s = 0.0, s2 = 0.0, q = 0.0;
-				[[unroll]] for (uint g = 0; g < 4u; g++) {
-					vec4 xa, xc;
-					const uint i = xb + e[g];
-					if (xal) {
-						xa = x4[i >> 2];
-						xc = x4[(i >> 2) + 1u];
-					} else {
-						xa = vec4(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
-						xc = vec4(x[i + 4u], x[i + 5u], x[i + 6u], x[i + 7u]);
-					}
+				vec4 xa, xc, na, nb;
+				// group G: x as even / odd elements to match qe / qo
 #if defined(FUSED)
-					if (norm) {
-						q += dot(xa, xa) + dot(xc, xc);
-						const uint n = pc.nw_off + e[g];
-						if (nal) {
-							xa *= nw4[n >> 2];
-							xc *= nw4[(n >> 2) + 1u];
-						} else {
-							xa *= vec4(nw[n], nw[n + 1u], nw[n + 2u], nw[n + 3u]);
-							xc *= vec4(nw[n + 4u], nw[n + 5u], nw[n + 6u], nw[n + 7u]);
-						}
-					}
-					if (glu)
-						s2 += sc2[g] * (dot(vec4(wv2[8u * g], wv2[8u * g + 1u], wv2[8u * g + 2u], wv2[8u * g + 3u]), xa) +
-								dot(vec4(wv2[8u * g + 4u], wv2[8u * g + 5u], wv2[8u * g + 6u], wv2[8u * g + 7u]), xc));
+#define GROUP(G) \
+				LOAD8(x, x4, xal, xb + k.e[G], xa, xc) \
+				if (norm) { \
+					q += dot(xa, xa) + dot(xc, xc); \
+					LOAD8(nw, nw4, nal, pc.nw_off + k.e[G], na, nb) \
+					xa *= na; \
+					xc *= nb; \
+				} \
+				s += k.sc[G] * (dot(k.qe[G], vec4(xa.xz, xc.xz)) + dot(k.qo[G], vec4(xa.yw, xc.yw))); \
+				if (glu) \
+					s2 += k2.sc[G] * (dot(k2.qe[G], vec4(xa.xz, xc.xz)) + dot(k2.qo[G], vec4(xa.yw, xc.yw)));
+#else
+#define GROUP(G) \
+				LOAD8(x, x4, xal, xb + k.e[G], xa, xc) \
+				s += k.sc[G] * (dot(k.qe[G], vec4(xa.xz, xc.xz)) + dot(k.qo[G], vec4(xa.yw, xc.yw)));
 #endif
-					s += sc[g] * (dot(vec4(wv[8u * g], wv[8u * g + 1u], wv[8u * g + 2u], wv[8u * g + 3u]), xa) +
-						      dot(vec4(wv[8u * g + 4u], wv[8u * g + 5u], wv[8u * g + 6u], wv[8u * g + 7u]), xc));
-				}
+				GROUP(0)
+				GROUP(1)
+				GROUP(2)
+				GROUP(3)
+#undef GROUP
 				acc[c] += s;
 				acc2[c] += s2;
 				ss[c] += q;
@@ -222,7 +238,7 @@ void main()
 #if defined(FUSED)
 			const float wk2 = glu ? LDF(true, w2base + k) : 0.0;
 #endif
-			[[unroll]] for (uint c = 0; c < NCOLS; c++) {
+			for (uint c = 0; c < NCOLS; c++) {
 				if (c >= nc)
 					break;
 				float xv = x[pc.x_off + (col0 + c) * pc.x_stride + k];
@@ -238,7 +254,7 @@ void main()
 		}
 #endif
 		// One subgroupAdd per sum; lane c % size writes vector c.
-		[[unroll]] for (uint c = 0; c < NCOLS; c++) {
+		for (uint c = 0; c < NCOLS; c++) {
 			if (c >= nc)
 				break;
 			float a = subgroupAdd(acc[c]);

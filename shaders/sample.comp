@@ -41,6 +41,7 @@ void main()
 }
 #elif defined(ARGMAX)
 layout(std430, binding = 0) readonly buffer Z { float z[]; };
+layout(std430, binding = 0) readonly buffer Z4 { vec4 z4[]; };
 layout(std430, binding = 1) writeonly buffer I { int ids[]; };
 
 #define ARGMAX_LOADS 8u
@@ -64,7 +65,34 @@ void main()
 	float best = -1.0 / 0.0;
 	uint best_i = 0xffffffffu;
 	const uint wg = gl_WorkGroupSize.x, step = ARGMAX_LOADS * wg;
-	uint v0 = tid;
+	// As vec4 where the row starts at a multiple of 4 floats: a quarter of
+	// the loads, so a 65536-entry row is about one round trip per invocation.
+	uint tail = 0u;
+	if (((pc.z_off | pc.z_stride) & 3u) == 0u) {
+		const uint n4 = pc.n_vocab / 4u, b4 = zb / 4u;
+		uint v0 = tid;
+		for (; v0 + (ARGMAX_LOADS - 1u) * wg < n4; v0 += step) {
+			vec4 xs[ARGMAX_LOADS];
+			[[unroll]] for (uint k = 0; k < ARGMAX_LOADS; k++)
+				xs[k] = z4[b4 + v0 + k * wg];
+			[[unroll]] for (uint k = 0; k < ARGMAX_LOADS; k++)
+				[[unroll]] for (uint e = 0; e < 4u; e++)
+					if (xs[k][e] > best || best_i == 0xffffffffu) {
+						best = xs[k][e];
+						best_i = 4u * (v0 + k * wg) + e;
+					}
+		}
+		for (uint v = v0; v < n4; v += wg) {
+			const vec4 x4 = z4[b4 + v];
+			[[unroll]] for (uint e = 0; e < 4u; e++)
+				if (x4[e] > best || best_i == 0xffffffffu) {
+					best = x4[e];
+					best_i = 4u * v + e;
+				}
+		}
+		tail = 4u * n4;
+	}
+	uint v0 = tail + tid;
 	for (; v0 + (ARGMAX_LOADS - 1u) * wg < pc.n_vocab; v0 += step) {
 		float xs[ARGMAX_LOADS];
 		[[unroll]] for (uint k = 0; k < ARGMAX_LOADS; k++)

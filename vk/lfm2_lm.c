@@ -32,12 +32,12 @@ struct gpu_lm {
  * matrix-matrix kernel and the plain ops for every step). */
 #define MMV_MAX_COLS_DEFAULT 16
 
-/* The fusions that paid on the H200 (µs per call, plain → fused):
- * ffn_norm + w1 + w3 + SwiGLU 51.8 → 48.4, w2 + residual 28.9 → 25.4. Folding
- * operator_norm / embedding_norm in lost (in_proj 23.1 → 32.9, lm_head
- * 224.6 → 529.5): the fused kernel redoes the norm for every output row.
+/* Every fusion: with one subgroup per output row (mul_mat_vec.glsl) the
+ * folded RMSNorm is a few FMAs per weight on x the row reads anyway, and it
+ * saves a dispatch per use. (With the earlier one-row-per-workgroup kernel
+ * it lost: in_proj 23.1 → 32.9 µs, lm_head 224.6 → 529.5 on the H200.)
  * CAPTIOND_LM_FUSE (a mask of LM_FUSE_*, 0: none) overrides it. */
-#define LM_FUSE_DEFAULT (LM_FUSE_FFN | LM_FUSE_RESIDUAL)
+#define LM_FUSE_DEFAULT LM_FUSE_ALL
 
 static int vk_mul_mat(void *ctx, const char *label, const struct lm_tensor *w, const struct lm_tensor *x,
 		      const struct lm_tensor *y)

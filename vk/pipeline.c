@@ -119,7 +119,7 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE(GPU_PIPE_ROPE_QK_NORM_F32, rope_qk_norm_f32, gpu_push_rope_qk_norm, 1),
 	PIPE(GPU_PIPE_ATTENTION_F16_F32, attention_f16_f32, gpu_push_attention, 4),
 	PIPE(GPU_PIPE_REP_PENALTY_F32, rep_penalty_f32, gpu_push_sample, 8),
-	PIPE(GPU_PIPE_ARGMAX_F32, argmax_f32, gpu_push_sample, 8),
+	PIPE(GPU_PIPE_ARGMAX_F32, argmax_f32, gpu_push_sample, 32), /* 1024: one pass */
 	PIPE(GPU_PIPE_MUL_MAT_VEC_FUSED_F32_F32, mul_mat_vec_fused_f32_f32, gpu_push_mmv_fused, 4),
 	PIPE(GPU_PIPE_MUL_MAT_VEC_FUSED_F16_F32, mul_mat_vec_fused_f16_f32, gpu_push_mmv_fused, 4),
 	PIPE(GPU_PIPE_MUL_MAT_VEC_FUSED_Q8_0_F32, mul_mat_vec_fused_q8_0_f32, gpu_push_mmv_fused, 4),
