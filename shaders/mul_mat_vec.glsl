@@ -1,26 +1,27 @@
 // shaders/mul_mat_vec.glsl — the body shared by mul_mat_vec.comp and
 // mul_mat_vec_fused.comp: y[c][r] = sum_k W[r][k] * x[c][k] for up to NCOLS
-// vectors per workgroup, each weight read once and used for all of them.
+// vectors per workgroup.
 //
-// Layout: one subgroup per row of W, ROWS rows per workgroup (a subgroup
-// takes rows gl_SubgroupID, + gl_NumSubgroups, ... so any subgroup size
-// works); the lanes split the row into chunks (32 elements of a quant type,
-// one element of F32/F16) and meet in one subgroupAdd: no shared memory, no
-// barrier. Quant blocks (18, 34, 210 bytes, only 2-byte aligned) are read as
-// 16-bit words, each once; x (and the norm weight) as vec4 where the binding
-// offsets allow it.
+// Layout: LPR lanes of a subgroup per row of W (a power of two dividing the
+// subgroup size), ROWS = workgroup size / LPR rows per workgroup; the lanes
+// split the row into chunks (32 elements of a quant type, one element of
+// F32/F16) and meet in a shuffle-xor sum: no shared memory, no barrier.
+// Quant blocks (18, 34, 210 bytes, only 2-byte aligned) are read as 16-bit
+// words, each once per vector (after the first from L1); x (and the norm
+// weight) as vec4 where the binding offsets allow it.
 //
 // The including file declares the push block pc (ne0 nrows ncols w_off
 // w_stride x_off x_stride y_off y_stride; with FUSED also flags nw_off r_off
 // r_stride w2_off eps) and defines FUSED or not.
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_KHR_shader_subgroup_basic : require
-#extension GL_KHR_shader_subgroup_arithmetic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x_id = 0) in;               // workgroup size: whole subgroups
 layout(constant_id = 1) const uint NCOLS = 1; // vectors per workgroup
-layout(constant_id = 2) const uint ROWS = 4;  // rows of W per workgroup
+layout(constant_id = 2) const uint ROWS = 8;  // rows of W per workgroup: size / LPR
+layout(constant_id = 3) const uint LPR = 16;  // lanes per row
 
 #define FLAG_NORM 1u
 #define FLAG_GLU 2u
@@ -162,120 +163,137 @@ chunk dequant(const bool second, uint base, uint t)
 	}
 #endif
 
+#if QUANT
+// a (and b, the GLU's second product) += the chunk's dot with vector xb;
+// q += its Σx² when norm. glu2 is a constant at every call.
+void chunk_dot(const chunk k, const chunk k2, const bool glu2, const bool norm, const uint xb,
+	       const bool xal, const bool nal, inout float a, inout float b, inout float q)
+{
+	vec4 xa, xc, na, nb;
+	// group G: x as even / odd elements to match qe / qo
+#if defined(FUSED)
+#define GROUP(G) \
+	LOAD8(x, x4, xal, xb + k.e[G], xa, xc) \
+	if (norm) { \
+		q += dot(xa, xa) + dot(xc, xc); \
+		LOAD8(nw, nw4, nal, pc.nw_off + k.e[G], na, nb) \
+		xa *= na; \
+		xc *= nb; \
+	} \
+	a += k.sc[G] * (dot(k.qe[G], vec4(xa.xz, xc.xz)) + dot(k.qo[G], vec4(xa.yw, xc.yw))); \
+	if (glu2) \
+		b += k2.sc[G] * (dot(k2.qe[G], vec4(xa.xz, xc.xz)) + dot(k2.qo[G], vec4(xa.yw, xc.yw)));
+#else
+#define GROUP(G) \
+	LOAD8(x, x4, xal, xb + k.e[G], xa, xc) \
+	a += k.sc[G] * (dot(k.qe[G], vec4(xa.xz, xc.xz)) + dot(k.qo[G], vec4(xa.yw, xc.yw)));
+#endif
+	GROUP(0)
+	GROUP(1)
+	GROUP(2)
+	GROUP(3)
+#undef GROUP
+}
+#endif
+
+// The sum over the LPR lanes of one row.
+float row_sum(float v)
+{
+	for (uint o = LPR / 2u; o > 0u; o >>= 1)
+		v += subgroupShuffleXor(v, o);
+	return v;
+}
+
 void main()
 {
-	const uint lane = gl_SubgroupInvocationID, sgs = gl_SubgroupSize;
+	// LPR lanes per row (a power of two that divides the subgroup size):
+	// rows of ~1024 elements are 32 chunks, two per lane, whose loads are
+	// issued together. Columns are the outer loop, so nothing is kept per
+	// column in (indexed) registers: the row's weights are read from memory
+	// for the first vector and from L1 for the others.
+	const uint lane = gl_SubgroupInvocationID, lr = lane % LPR;
+	const uint slot = gl_SubgroupID * (gl_SubgroupSize / LPR) + lane / LPR;
+	const uint row_raw = gl_WorkGroupID.x * ROWS + slot;
+	const bool valid = slot < ROWS && row_raw < pc.nrows;
+	const uint row = valid ? row_raw : 0u; // lanes past the end add row 0 and write nothing
 	const uint col0 = gl_WorkGroupID.y * NCOLS;
 	const uint nc = min(NCOLS, pc.ncols - col0);
 	const bool norm = (FLAGS & FLAG_NORM) != 0u, glu = (FLAGS & FLAG_GLU) != 0u;
 	const bool xal = ((pc.x_off | pc.x_stride) & 3u) == 0u;
 #if defined(FUSED)
 	const bool nal = (pc.nw_off & 3u) == 0u;
+#else
+	const bool nal = false;
+#endif
+#if QUANT
+	const uint wbase = (pc.w_off + row * pc.w_stride) * WU16;
+#if defined(FUSED)
+	const uint w2base = (pc.w2_off + row * pc.w_stride) * WU16;
+#endif
+	const uint chunks = pc.ne0 / 32u;
+#else
+	const uint wbase = pc.w_off + row * pc.w_stride;
+#if defined(FUSED)
+	const uint w2base = pc.w2_off + row * pc.w_stride;
+#endif
 #endif
 
-	for (uint rr = gl_SubgroupID; rr < ROWS; rr += gl_NumSubgroups) {
-		const uint row = gl_WorkGroupID.x * ROWS + rr;
-		if (row >= pc.nrows)
-			break; // the same for the whole subgroup
-		float acc[NCOLS], acc2[NCOLS], ss[NCOLS];
-		for (uint c = 0; c < NCOLS; c++) {
-			acc[c] = 0.0;
-			acc2[c] = 0.0;
-			ss[c] = 0.0;
-		}
+	for (uint c = 0; c < nc; c++) {
+		const uint col = col0 + c, xb = pc.x_off + col * pc.x_stride;
+		float a = 0.0, b = 0.0, q = 0.0;
 #if QUANT
-		const uint wbase = (pc.w_off + row * pc.w_stride) * WU16;
 #if defined(FUSED)
-		const uint w2base = (pc.w2_off + row * pc.w_stride) * WU16;
+		if (glu) {
+			for (uint t = lr; t < chunks; t += LPR) {
+				const chunk k = dequant(false, wbase, t), k2 = dequant(true, w2base, t);
+				chunk_dot(k, k2, true, norm, xb, xal, nal, a, b, q);
+			}
+		} else
 #endif
-		const uint chunks = pc.ne0 / 32u;
-		for (uint t = lane; t < chunks; t += sgs) {
-			const chunk k = dequant(false, wbase, t);
-#if defined(FUSED)
-			const chunk k2 = glu ? dequant(true, w2base, t) : k;
-#endif
-			for (uint c = 0; c < NCOLS; c++) {
-				if (c >= nc)
-					break;
-				const uint xb = pc.x_off + (col0 + c) * pc.x_stride;
-				float s = 0.0, s2 = 0.0, q = 0.0;
-				vec4 xa, xc, na, nb;
-				// group G: x as even / odd elements to match qe / qo
-#if defined(FUSED)
-#define GROUP(G) \
-				LOAD8(x, x4, xal, xb + k.e[G], xa, xc) \
-				if (norm) { \
-					q += dot(xa, xa) + dot(xc, xc); \
-					LOAD8(nw, nw4, nal, pc.nw_off + k.e[G], na, nb) \
-					xa *= na; \
-					xc *= nb; \
-				} \
-				s += k.sc[G] * (dot(k.qe[G], vec4(xa.xz, xc.xz)) + dot(k.qo[G], vec4(xa.yw, xc.yw))); \
-				if (glu) \
-					s2 += k2.sc[G] * (dot(k2.qe[G], vec4(xa.xz, xc.xz)) + dot(k2.qo[G], vec4(xa.yw, xc.yw)));
-#else
-#define GROUP(G) \
-				LOAD8(x, x4, xal, xb + k.e[G], xa, xc) \
-				s += k.sc[G] * (dot(k.qe[G], vec4(xa.xz, xc.xz)) + dot(k.qo[G], vec4(xa.yw, xc.yw)));
-#endif
-				GROUP(0)
-				GROUP(1)
-				GROUP(2)
-				GROUP(3)
-#undef GROUP
-				acc[c] += s;
-				acc2[c] += s2;
-				ss[c] += q;
+		{
+			uint t = lr;
+			for (; t + LPR < chunks; t += 2u * LPR) {
+				const chunk ka = dequant(false, wbase, t), kb = dequant(false, wbase, t + LPR);
+				chunk_dot(ka, ka, false, norm, xb, xal, nal, a, b, q);
+				chunk_dot(kb, kb, false, norm, xb, xal, nal, a, b, q);
+			}
+			if (t < chunks) {
+				const chunk k = dequant(false, wbase, t);
+				chunk_dot(k, k, false, norm, xb, xal, nal, a, b, q);
 			}
 		}
 #else
-		const uint wbase = pc.w_off + row * pc.w_stride;
+		for (uint k = lr; k < pc.ne0; k += LPR) {
+			float xv = x[xb + k];
 #if defined(FUSED)
-		const uint w2base = pc.w2_off + row * pc.w_stride;
-#endif
-		for (uint k = lane; k < pc.ne0; k += sgs) {
-			const float wk = LDF(false, wbase + k);
-#if defined(FUSED)
-			const float wk2 = glu ? LDF(true, w2base + k) : 0.0;
-#endif
-			for (uint c = 0; c < NCOLS; c++) {
-				if (c >= nc)
-					break;
-				float xv = x[pc.x_off + (col0 + c) * pc.x_stride + k];
-#if defined(FUSED)
-				if (norm) {
-					ss[c] += xv * xv;
-					xv *= nw[pc.nw_off + k];
-				}
-				acc2[c] += wk2 * xv;
-#endif
-				acc[c] += wk * xv;
-			}
-		}
-#endif
-		// One subgroupAdd per sum; lane c % size writes vector c.
-		for (uint c = 0; c < NCOLS; c++) {
-			if (c >= nc)
-				break;
-			float a = subgroupAdd(acc[c]);
-#if defined(FUSED)
-			float b = glu ? subgroupAdd(acc2[c]) : 0.0;
 			if (norm) {
-				const float scale = 1.0 / sqrt(subgroupAdd(ss[c]) / float(pc.ne0) + pc.eps);
-				a *= scale;
-				b *= scale;
+				q += xv * xv;
+				xv *= nw[pc.nw_off + k];
 			}
 			if (glu)
-				a = a / (1.0 + exp(-a)) * b;
+				b += LDF(true, w2base + k) * xv;
 #endif
-			if (lane == c % sgs) {
-				const uint col = col0 + c;
+			a += LDF(false, wbase + k) * xv;
+		}
+#endif
+		a = row_sum(a);
 #if defined(FUSED)
-				if ((FLAGS & FLAG_ADD) != 0u)
-					a += r[pc.r_off + col * pc.r_stride + row];
+		if (glu)
+			b = row_sum(b);
+		if (norm) {
+			const float scale = 1.0 / sqrt(row_sum(q) / float(pc.ne0) + pc.eps);
+			a *= scale;
+			b *= scale;
+		}
+		if (glu)
+			a = a / (1.0 + exp(-a)) * b;
 #endif
-				y[pc.y_off + col * pc.y_stride + row] = a;
-			}
+		if (valid && lr == 0u) {
+#if defined(FUSED)
+			if ((FLAGS & FLAG_ADD) != 0u)
+				a += r[pc.r_off + col * pc.r_stride + row];
+#endif
+			y[pc.y_off + col * pc.y_stride + row] = a;
 		}
 	}
 }

@@ -306,7 +306,9 @@ static int query_caps(struct gpu_device *dev)
 	c->device_id = p2.properties.deviceID;
 	c->subgroup_size = sg.subgroupSize;
 	c->subgroup_arithmetic = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
-				 (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+				 (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
+				 /* shuffle-xor: the row sums of shaders/mul_mat_vec.glsl */
+				 (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
 	c->max_shared_bytes = l->maxComputeSharedMemorySize;
 	c->max_storage_range = l->maxStorageBufferRange;
 	c->storage_align = (uint32_t)l->minStorageBufferOffsetAlignment;

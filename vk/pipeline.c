@@ -231,16 +231,22 @@ static int create_one(struct gpu_pipelines *p, enum gpu_pipe_id id)
 		wg /= 2;
 	pl->wg_size = wg ? wg : 1;
 	pl->cols = d->cols ? d->cols : GPU_MMV_MAX_COLS;
-	/* mat-vec: one subgroup per row (a shader with other subgroups loops) */
-	pl->rows = pl->wg_size / caps->subgroup_size ? pl->wg_size / caps->subgroup_size : 1;
+	/* mat-vec: 16 lanes per row (fewer with smaller subgroups), so rows of
+	 * 1024 elements give each lane two 32-element chunks */
+	uint32_t lpr = MIN(16u, caps->subgroup_size ? caps->subgroup_size : 1u);
+	while (lpr & (lpr - 1))
+		lpr &= lpr - 1;
+	lpr = MIN(lpr, pl->wg_size);
+	pl->rows = pl->wg_size / lpr;
 
-	uint32_t spec[3] = { pl->wg_size, pl->cols, pl->rows };
-	VkSpecializationMapEntry map[3] = {
+	uint32_t spec[4] = { pl->wg_size, pl->cols, pl->rows, lpr };
+	VkSpecializationMapEntry map[4] = {
 		{ 0, 0, sizeof(uint32_t) },
 		{ 1, sizeof(uint32_t), sizeof(uint32_t) },
 		{ 2, 2 * sizeof(uint32_t), sizeof(uint32_t) },
+		{ 3, 3 * sizeof(uint32_t), sizeof(uint32_t) },
 	};
-	VkSpecializationInfo si = { 3, map, sizeof spec, spec };
+	VkSpecializationInfo si = { 4, map, sizeof spec, spec };
 	VkShaderModuleCreateInfo mci = {
 		.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
 		.codeSize = d->spirv_bytes,

@@ -7,7 +7,7 @@
  * entry GPU_PIPE_MUL_MAT_VEC_Q4_0_F32 named "mul_mat_vec_q4_0_f32".
  * Specialization constants: id 0 = workgroup size (a multiple of the
  * device's subgroup size), id 1 = columns per workgroup (mul_mat_vec), id 2 =
- * rows per workgroup (mul_mat_vec: one subgroup per row).
+ * rows per workgroup (mul_mat_vec), id 3 = lanes per row (mul_mat_vec).
  *
  * The mat-vec kernels come twice from one SPIR-V: for one vector (decode of
  * one sequence: fewest registers) and for up to GPU_MMV_MAX_COLS vectors
