@@ -4,13 +4,11 @@
 //
 // Layout: LPR lanes of a subgroup per row of W (a power of two dividing the
 // subgroup size), ROWS = workgroup size / LPR rows per workgroup; the lanes
-// split the row into units (8 elements of a quant type, one element of
+// split the row into chunks (32 elements of a quant type, one element of
 // F32/F16) and meet in a shuffle-xor sum: no shared memory, no barrier.
-// A lane takes units of 8 elements (unit_q), neighbouring lanes neighbouring
-// units, so x (and the norm weight, as vec4 where the binding offsets allow)
-// is read coalesced. Quant blocks (18, 34, 210 bytes, only 2-byte aligned)
-// are read as 16-bit words, each byte once per vector (after the first
-// vector from L1).
+// Quant blocks (18, 34, 210 bytes, only 2-byte aligned) are read as 16-bit
+// words, each once per vector (after the first from L1); x (and the norm
+// weight) as vec4 where the binding offsets allow it.
 //
 // The including file declares the push block pc (ne0 nrows ncols w_off
 // w_stride x_off x_stride y_off y_stride; with FUSED also flags nw_off r_off
@@ -78,43 +76,79 @@ layout(std430, binding = 5) readonly buffer W2 { WTYPE w2[]; };
 #endif
 
 #if QUANT
-// Unit u of a row: its elements 8u .. 8u+7, so that neighbouring lanes read
-// neighbouring pieces of x (coalesced). qe gets the quants of the unit's
-// elements 0, 2, 4, 6 and qo of 1, 3, 5, 7 (the low and high bytes of the
-// 16-bit words: no byte shuffling), sc its scale.
-void unit_q(const bool second, uint base, uint u, out vec4 qe, out vec4 qo, out float sc)
+// Chunk t of a row: 32 elements in 4 groups of 8 consecutive ones. Group g
+// starts at element e[g] of the row and has scale sc[g]; its quants are
+// qe[g] (elements 0, 2, 4, 6 of the group) and qo[g] (1, 3, 5, 7): the low
+// and high bytes of the 16-bit words, so no byte is shuffled. Written out
+// without loops: nothing here may end up in indexed (local) memory.
+struct chunk {
+	vec4 qe[4], qo[4];
+	vec4 sc;
+	uvec4 e;
+};
+
+chunk dequant(const bool second, uint base, uint t)
 {
+	chunk k;
 #if defined(W_Q4_0)
-	// block u / 4, group g = u % 4: low (g < 2) or high nibbles of qs bytes
-	// 8(g & 1) .. 8(g & 1) + 7
-	const uint b = base + (u >> 2) * WU16, g = u & 3u, o = b + 1u + 4u * (g & 1u);
-	const uint sh = 4u * (g >> 1);
-	const uvec4 w4 = uvec4(LD(second, o), LD(second, o + 1u), LD(second, o + 2u), LD(second, o + 3u));
-	qe = vec4((w4 >> sh) & 15u) - 8.0;
-	qo = vec4((w4 >> (8u + sh)) & 15u) - 8.0;
-	sc = unpackHalf2x16(LD(second, b)).x;
+	// qs byte j: element j (low nibble) and 16 + j (high)
+	const uint b = base + t * WU16;
+	const float d = unpackHalf2x16(LD(second, b)).x;
+	const uvec4 qa = uvec4(LD(second, b + 1u), LD(second, b + 2u), LD(second, b + 3u), LD(second, b + 4u));
+	const uvec4 qb = uvec4(LD(second, b + 5u), LD(second, b + 6u), LD(second, b + 7u), LD(second, b + 8u));
+	k.qe[0] = vec4(qa & 15u) - 8.0;
+	k.qo[0] = vec4((qa >> 8) & 15u) - 8.0;
+	k.qe[1] = vec4(qb & 15u) - 8.0;
+	k.qo[1] = vec4((qb >> 8) & 15u) - 8.0;
+	k.qe[2] = vec4((qa >> 4) & 15u) - 8.0;
+	k.qo[2] = vec4((qa >> 12) & 15u) - 8.0;
+	k.qe[3] = vec4((qb >> 4) & 15u) - 8.0;
+	k.qo[3] = vec4((qb >> 12) & 15u) - 8.0;
+	k.sc = vec4(d);
+	k.e = t * 32u + uvec4(0u, 8u, 16u, 24u);
 #elif defined(W_Q8_0)
-	const uint b = base + (u >> 2) * WU16, o = b + 1u + 4u * (u & 3u);
-	const ivec4 w4 = ivec4(LD(second, o), LD(second, o + 1u), LD(second, o + 2u), LD(second, o + 3u));
-	qe = vec4(bitfieldExtract(w4, 0, 8));
-	qo = vec4(bitfieldExtract(w4, 8, 8));
-	sc = unpackHalf2x16(LD(second, b)).x;
+	const uint b = base + t * WU16;
+	const float d = unpackHalf2x16(LD(second, b)).x;
+#define Q8W(g) ivec4(LD(second, b + 1u + 4u * g), LD(second, b + 2u + 4u * g), \
+		      LD(second, b + 3u + 4u * g), LD(second, b + 4u + 4u * g))
+	const ivec4 q0 = Q8W(0u), q1 = Q8W(1u), q2 = Q8W(2u), q3 = Q8W(3u);
+#undef Q8W
+	k.qe[0] = vec4(bitfieldExtract(q0, 0, 8));
+	k.qo[0] = vec4(bitfieldExtract(q0, 8, 8));
+	k.qe[1] = vec4(bitfieldExtract(q1, 0, 8));
+	k.qo[1] = vec4(bitfieldExtract(q1, 8, 8));
+	k.qe[2] = vec4(bitfieldExtract(q2, 0, 8));
+	k.qo[2] = vec4(bitfieldExtract(q2, 8, 8));
+	k.qe[3] = vec4(bitfieldExtract(q3, 0, 8));
+	k.qo[3] = vec4(bitfieldExtract(q3, 8, 8));
+	k.sc = vec4(d);
+	k.e = t * 32u + uvec4(0u, 8u, 16u, 24u);
 #elif defined(W_Q6_K)
-	// block u / 32; v = u % 32 = (half h, quarter q, l0 / 8): elements
-	// 128h + 32q + l0 .. +7, the low (q < 2) or high nibbles of
-	// ql[64h + 32(q & 1) + l] and bits 2q of qh[32h + l]; scale
-	// scales[8h + 2q + l0 / 16].
-	const uint v = u & 31u, h = v >> 4, q = (v >> 2) & 3u, l0 = (v & 3u) * 8u;
-	const uint b = base + (u >> 5) * WU16;
-	const uint ol = b + 32u * h + 16u * (q & 1u) + l0 / 2u, oh = b + 64u + 16u * h + l0 / 2u;
-	const uvec4 ql = uvec4(LD(second, ol), LD(second, ol + 1u), LD(second, ol + 2u), LD(second, ol + 3u));
+	// Chunk u of a block: half h, positions l0 .. l0+7 of each quarter g
+	// (elements 128h + 32g + l0 + j). Quarter g takes the low (g < 2) or
+	// high nibble of ql[64h + 32(g & 1) + l] and bits 2g of qh[32h + l];
+	// its scale is scales[8h + 2g + l0 / 16].
+	const uint blk = t >> 3, u = t & 7u, h = u >> 2, l0 = (u & 3u) * 8u, s = l0 >> 4;
+	const uint b = base + blk * WU16, o = b + 32u * h + l0 / 2u;
+	const uvec4 qa = uvec4(LD(second, o), LD(second, o + 1u), LD(second, o + 2u), LD(second, o + 3u));
+	const uvec4 qb = uvec4(LD(second, o + 16u), LD(second, o + 17u), LD(second, o + 18u), LD(second, o + 19u));
+	const uint oh = b + 64u + 16u * h + l0 / 2u;
 	const uvec4 qh = uvec4(LD(second, oh), LD(second, oh + 1u), LD(second, oh + 2u), LD(second, oh + 3u));
-	const uint sl = 4u * (q >> 1), shh = 2u * q;
-	qe = vec4(((ql >> sl) & 15u) | (((qh >> shh) & 3u) << 4)) - 32.0;
-	qo = vec4(((ql >> (8u + sl)) & 15u) | (((qh >> (8u + shh)) & 3u) << 4)) - 32.0;
-	const int sw = int(LD(second, b + 96u + 4u * h + q));
-	sc = unpackHalf2x16(LD(second, b + 104u)).x * float(bitfieldExtract(sw, int(8u * (l0 >> 4)), 8));
+	k.qe[0] = vec4((qa & 15u) | ((qh & 3u) << 4)) - 32.0;
+	k.qo[0] = vec4(((qa >> 8) & 15u) | (((qh >> 8) & 3u) << 4)) - 32.0;
+	k.qe[1] = vec4((qb & 15u) | (((qh >> 2) & 3u) << 4)) - 32.0;
+	k.qo[1] = vec4(((qb >> 8) & 15u) | (((qh >> 10) & 3u) << 4)) - 32.0;
+	k.qe[2] = vec4(((qa >> 4) & 15u) | (((qh >> 4) & 3u) << 4)) - 32.0;
+	k.qo[2] = vec4(((qa >> 12) & 15u) | (((qh >> 12) & 3u) << 4)) - 32.0;
+	k.qe[3] = vec4(((qb >> 4) & 15u) | (((qh >> 6) & 3u) << 4)) - 32.0;
+	k.qo[3] = vec4(((qb >> 12) & 15u) | (((qh >> 14) & 3u) << 4)) - 32.0;
+	const float d = unpackHalf2x16(LD(second, b + 104u)).x;
+	const uint os = b + 96u + 4u * h;
+	const ivec4 sw = ivec4(LD(second, os), LD(second, os + 1u), LD(second, os + 2u), LD(second, os + 3u));
+	k.sc = d * vec4(bitfieldExtract(sw, int(8u * s), 8));
+	k.e = blk * 256u + 128u * h + l0 + uvec4(0u, 32u, 64u, 96u);
 #endif
+	return k;
 }
 
 // Elements e .. e+7 of the float arrays behind x (or nw): as two vec4 loads
@@ -127,27 +161,38 @@ void unit_q(const bool second, uint base, uint u, out vec4 qe, out vec4 qo, out 
 		va = vec4(arr[i], arr[(i) + 1u], arr[(i) + 2u], arr[(i) + 3u]); \
 		vb = vec4(arr[(i) + 4u], arr[(i) + 5u], arr[(i) + 6u], arr[(i) + 7u]); \
 	}
-
-// a (and b, the GLU's second product, when glu2) += unit u's dot with the
-// vector at xb; q += its Σx² when norm.
-void unit_dot(const vec4 qe, const vec4 qo, const float sc, const vec4 qe2, const vec4 qo2,
-	      const float sc2, const bool glu2, const bool norm, const uint xb, const uint u,
-	      const bool xal, const bool nal, inout float a, inout float b, inout float q)
-{
-	vec4 xa, xc;
-	LOAD8(x, x4, xal, xb + 8u * u, xa, xc)
-#if defined(FUSED)
-	if (norm) {
-		vec4 na, nb;
-		q += dot(xa, xa) + dot(xc, xc);
-		LOAD8(nw, nw4, nal, pc.nw_off + 8u * u, na, nb)
-		xa *= na;
-		xc *= nb;
-	}
-	if (glu2)
-		b += sc2 * (dot(qe2, vec4(xa.xz, xc.xz)) + dot(qo2, vec4(xa.yw, xc.yw)));
 #endif
-	a += sc * (dot(qe, vec4(xa.xz, xc.xz)) + dot(qo, vec4(xa.yw, xc.yw)));
+
+#if QUANT
+// a (and b, the GLU's second product) += the chunk's dot with vector xb;
+// q += its Σx² when norm. glu2 is a constant at every call.
+void chunk_dot(const chunk k, const chunk k2, const bool glu2, const bool norm, const uint xb,
+	       const bool xal, const bool nal, inout float a, inout float b, inout float q)
+{
+	vec4 xa, xc, na, nb;
+	// group G: x as even / odd elements to match qe / qo
+#if defined(FUSED)
+#define GROUP(G) \
+	LOAD8(x, x4, xal, xb + k.e[G], xa, xc) \
+	if (norm) { \
+		q += dot(xa, xa) + dot(xc, xc); \
+		LOAD8(nw, nw4, nal, pc.nw_off + k.e[G], na, nb) \
+		xa *= na; \
+		xc *= nb; \
+	} \
+	a += k.sc[G] * (dot(k.qe[G], vec4(xa.xz, xc.xz)) + dot(k.qo[G], vec4(xa.yw, xc.yw))); \
+	if (glu2) \
+		b += k2.sc[G] * (dot(k2.qe[G], vec4(xa.xz, xc.xz)) + dot(k2.qo[G], vec4(xa.yw, xc.yw)));
+#else
+#define GROUP(G) \
+	LOAD8(x, x4, xal, xb + k.e[G], xa, xc) \
+	a += k.sc[G] * (dot(k.qe[G], vec4(xa.xz, xc.xz)) + dot(k.qo[G], vec4(xa.yw, xc.yw)));
+#endif
+	GROUP(0)
+	GROUP(1)
+	GROUP(2)
+	GROUP(3)
+#undef GROUP
 }
 #endif
 
@@ -162,7 +207,7 @@ float row_sum(float v)
 void main()
 {
 	// LPR lanes per row (a power of two that divides the subgroup size):
-	// a row of 1024 elements is 128 units, 8 per lane, 4 of whose loads are
+	// rows of ~1024 elements are 32 chunks, two per lane, whose loads are
 	// issued together. Columns are the outer loop, so nothing is kept per
 	// column in (indexed) registers: the row's weights are read from memory
 	// for the first vector and from L1 for the others.
@@ -185,6 +230,7 @@ void main()
 #if defined(FUSED)
 	const uint w2base = (pc.w2_off + row * pc.w_stride) * WU16;
 #endif
+	const uint chunks = pc.ne0 / 32u;
 #else
 	const uint wbase = pc.w_off + row * pc.w_stride;
 #if defined(FUSED)
@@ -196,38 +242,25 @@ void main()
 		const uint col = col0 + c, xb = pc.x_off + col * pc.x_stride;
 		float a = 0.0, b = 0.0, q = 0.0;
 #if QUANT
-		// Four units per lane at a time (their loads issued together), then
-		// the rest one by one.
-		const uint units = pc.ne0 / 8u;
-		uint u = lr;
 #if defined(FUSED)
 		if (glu) {
-			for (; u < units; u += LPR) {
-				vec4 qe, qo, qe2, qo2;
-				float sc, sc2;
-				unit_q(false, wbase, u, qe, qo, sc);
-				unit_q(true, w2base, u, qe2, qo2, sc2);
-				unit_dot(qe, qo, sc, qe2, qo2, sc2, true, norm, xb, u, xal, nal, a, b, q);
+			for (uint t = lr; t < chunks; t += LPR) {
+				const chunk k = dequant(false, wbase, t), k2 = dequant(true, w2base, t);
+				chunk_dot(k, k2, true, norm, xb, xal, nal, a, b, q);
 			}
-		}
+		} else
 #endif
-		for (; u + 3u * LPR < units; u += 4u * LPR) {
-			vec4 qe0, qo0, qe1, qo1, qe2, qo2, qe3, qo3;
-			float sc0, sc1, sc2, sc3;
-			unit_q(false, wbase, u, qe0, qo0, sc0);
-			unit_q(false, wbase, u + LPR, qe1, qo1, sc1);
-			unit_q(false, wbase, u + 2u * LPR, qe2, qo2, sc2);
-			unit_q(false, wbase, u + 3u * LPR, qe3, qo3, sc3);
-			unit_dot(qe0, qo0, sc0, qe0, qo0, sc0, false, norm, xb, u, xal, nal, a, b, q);
-			unit_dot(qe1, qo1, sc1, qe1, qo1, sc1, false, norm, xb, u + LPR, xal, nal, a, b, q);
-			unit_dot(qe2, qo2, sc2, qe2, qo2, sc2, false, norm, xb, u + 2u * LPR, xal, nal, a, b, q);
-			unit_dot(qe3, qo3, sc3, qe3, qo3, sc3, false, norm, xb, u + 3u * LPR, xal, nal, a, b, q);
-		}
-		for (; u < units; u += LPR) {
-			vec4 qe, qo;
-			float sc;
-			unit_q(false, wbase, u, qe, qo, sc);
-			unit_dot(qe, qo, sc, qe, qo, sc, false, norm, xb, u, xal, nal, a, b, q);
+		{
+			uint t = lr;
+			for (; t + LPR < chunks; t += 2u * LPR) {
+				const chunk ka = dequant(false, wbase, t), kb = dequant(false, wbase, t + LPR);
+				chunk_dot(ka, ka, false, norm, xb, xal, nal, a, b, q);
+				chunk_dot(kb, kb, false, norm, xb, xal, nal, a, b, q);
+			}
+			if (t < chunks) {
+				const chunk k = dequant(false, wbase, t);
+				chunk_dot(k, k, false, norm, xb, xal, nal, a, b, q);
+			}
 		}
 #else
 		for (uint k = lr; k < pc.ne0; k += LPR) {
