@@ -79,9 +79,13 @@ struct vision_backend {
 	int (*layer_norm)(void *ctx, const char *label, const struct lm_tensor *x,
 			  const struct lm_tensor *w, const struct lm_tensor *b, float eps,
 			  const struct lm_tensor *y);
-	/* Bidirectional attention over one crop's n patches, scale 1/sqrt(hd). */
+	/* Bidirectional attention, scale 1/sqrt(hd), of every crop over its own
+	 * patches: segs is I32 [n_seg + 1] in UPLOAD memory, the crops' first
+	 * columns and the total (crop i is columns [s[i], s[i+1])); max_rows
+	 * the largest crop's. q, k, v may be row-strided views. */
 	int (*attention)(void *ctx, const char *label, const struct lm_tensor *q,
 			 const struct lm_tensor *k, const struct lm_tensor *v, uint32_t n_head,
+			 const struct lm_tensor *segs, uint32_t max_rows,
 			 const struct lm_tensor *o);
 	/* 2×2 unshuffle of spec §4.10: x [D, gh·gw] → u [4D, gh·gw/4]. */
 	int (*pixel_unshuffle)(void *ctx, const char *label, const struct lm_tensor *x,

@@ -60,11 +60,17 @@ static int vk_layer_norm(void *ctx, const char *label, const struct lm_tensor *x
 }
 
 static int vk_attention(void *ctx, const char *label, const struct lm_tensor *q, const struct lm_tensor *k,
-			const struct lm_tensor *v, uint32_t n_head, const struct lm_tensor *o)
+			const struct lm_tensor *v, uint32_t n_head, const struct lm_tensor *segs,
+			uint32_t max_rows, const struct lm_tensor *o)
 {
 	struct gpu_vision *g = ctx;
 	struct gpu_tensor Q = gpu_graph_tensor(q), K = gpu_graph_tensor(k), V = gpu_graph_tensor(v), O = gpu_graph_tensor(o);
-	return gpu_op_attention_encoder(g->mem.rec, label, &Q, &K, &V, n_head, &O);
+	if (segs->ne[0] < 2 || segs->ne[1] != 1)
+		return -EINVAL;
+	struct gpu_attn_segs S = {
+		.buffer = segs->mem, .offset = segs->offset, .n_seg = segs->ne[0] - 1, .max_rows = max_rows,
+	};
+	return gpu_op_attention_encoder(g->mem.rec, label, &Q, &K, &V, n_head, &S, 0, &O);
 }
 
 static int vk_pixel_unshuffle(void *ctx, const char *label, const struct lm_tensor *x, uint32_t gh,
@@ -152,8 +158,8 @@ void gpu_vision_memory(const struct gpu_vision *g, uint64_t bytes[4])
 
 uint32_t gpu_vision_dispatches(uint32_t n_layer, uint32_t n_crops)
 {
-	/* resize ≤ 4 and patches 1 per crop; per layer 8 dense + 1 per crop;
+	/* resize ≤ 4 and patches 1 per crop; per layer ≤ 9 dense + attention;
 	 * unshuffle 1 per crop; tail 5; pieces of large mul_mats: margin ×2. */
-	uint64_t n = 2ull * (6ull * n_crops + (uint64_t)n_layer * (8 + n_crops) + 8);
+	uint64_t n = 2ull * (6ull * n_crops + (uint64_t)n_layer * 10 + 8);
 	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }

@@ -13,6 +13,7 @@
 
 #define ATTN_MAX_HD 128 /* shaders/attn_enc.comp */
 #define ATTN_QB 16      /* queries per workgroup */
+#define ATTN_QT_CM 64   /* the same in shaders/attn_enc_cm.comp */
 #define PATCH 16
 #define PATCH_ELEMS (PATCH * PATCH * 3)
 
@@ -82,15 +83,26 @@ int gpu_op_layer_norm(struct gpu_recorder *rec, const char *label, const struct 
 	return 0;
 }
 
+bool gpu_attention_encoder_uses_coopmat(const struct gpu_recorder *rec)
+{
+	const struct gpu_pipeline *pl =
+		gpu_pipelines_get(gpu_recorder_pipelines(rec), GPU_PIPE_ATTN_ENC_CM_F32);
+	return gpu_pipeline_vk(pl) != VK_NULL_HANDLE;
+}
+
 int gpu_op_attention_encoder(struct gpu_recorder *rec, const char *label,
 			     const struct gpu_tensor *q, const struct gpu_tensor *k,
 			     const struct gpu_tensor *v, uint32_t n_head,
+			     const struct gpu_attn_segs *segs, uint32_t flags,
 			     const struct gpu_tensor *o)
 {
 	struct gpu_device *dev = gpu_recorder_device(rec);
 	const struct gpu_caps *caps = gpu_device_caps(dev);
+	const struct gpu_pipelines *pipes = gpu_recorder_pipelines(rec);
+	const bool cm = !(flags & GPU_ATTN_ENC_PLAIN) && gpu_attention_encoder_uses_coopmat(rec);
 	const struct gpu_pipeline *pl =
-		gpu_pipelines_get(gpu_recorder_pipelines(rec), GPU_PIPE_ATTN_ENC_F32);
+		gpu_pipelines_get(pipes, cm ? GPU_PIPE_ATTN_ENC_CM_F32 : GPU_PIPE_ATTN_ENC_F32);
+	const uint32_t qt = cm ? ATTN_QT_CM : ATTN_QB;
 	int ret;
 	if ((ret = gpu_t_check(label, "q", q, TENSOR_F32)) < 0 ||
 	    (ret = gpu_t_check(label, "k", k, TENSOR_F32)) < 0 ||
@@ -103,15 +115,28 @@ int gpu_op_attention_encoder(struct gpu_recorder *rec, const char *label,
 	if (k->ne[0] != D || v->ne[0] != D || o->ne[0] != D || k->ne[1] != n || v->ne[1] != n ||
 	    o->ne[1] != n)
 		return bad(label, "attention: q, k, v, o shapes differ");
-	const uint32_t gx = (n + ATTN_QB - 1) / ATTN_QB;
-	if (gx > caps->max_wg_count[0] || n_head > caps->max_wg_count[1])
-		return bad(label, "attention: too many patches or heads for one dispatch");
-	struct gpu_binding b[4];
-	uint32_t off[4];
+	const uint32_t n_seg = segs ? segs->n_seg : 1, rows = segs ? segs->max_rows : n;
+	if (segs && (!segs->buffer || segs->n_seg == 0 || segs->offset % 4 ||
+		     segs->offset > gpu_buffer_size(segs->buffer) ||
+		     ((uint64_t)segs->n_seg + 1) * 4 > gpu_buffer_size(segs->buffer) - segs->offset))
+		return bad(label, "attention: bad segment table");
+	const uint32_t gx = (MIN(rows, n) + qt - 1) / qt;
+	if (gx == 0 || gx > caps->max_wg_count[0] || n_head > caps->max_wg_count[1] ||
+	    n_seg > caps->max_wg_count[2])
+		return bad(label, "attention: too many patches, heads or crops for one dispatch");
+	struct gpu_binding b[5];
+	uint32_t off[4], s_off = 0;
 	const struct gpu_tensor *ts[4] = { q, k, v, o };
 	for (int i = 0; i < 4; i++)
 		if ((ret = bind_whole(dev, label, ts[i], i == 3, &b[i], &off[i])) < 0)
 			return ret;
+	if (segs) {
+		if ((ret = gpu_buffer_bind(dev, segs->buffer, segs->offset,
+					   ((uint64_t)segs->n_seg + 1) * 4, 4, false, &b[4], &s_off)) < 0)
+			return ret;
+	} else {
+		b[4] = b[0]; /* unused by the shader; any read-only window */
+	}
 	const uint32_t hd = D / n_head;
 	struct gpu_push_attn_enc pc = {
 		.n = n, .hd = hd,
@@ -119,9 +144,10 @@ int gpu_op_attention_encoder(struct gpu_recorder *rec, const char *label,
 		.k_off = off[1], .k_stride = (uint32_t)(gpu_t_stride(k) / 4),
 		.v_off = off[2], .v_stride = (uint32_t)(gpu_t_stride(v) / 4),
 		.o_off = off[3], .o_stride = (uint32_t)(gpu_t_stride(o) / 4),
+		.s_off = s_off, .flags = segs ? 1u : 0u,
 		.scale = (float)(1.0 / sqrt((double)hd)),
 	};
-	return gpu_recorder_dispatch(rec, pl, label, b, 4, &pc, sizeof pc, gx, n_head, 1);
+	return gpu_recorder_dispatch(rec, pl, label, b, 5, &pc, sizeof pc, gx, n_head, n_seg);
 }
 
 int gpu_op_pixel_unshuffle(struct gpu_recorder *rec, const char *label,

@@ -63,16 +63,18 @@ struct gpu_push_layer_norm {
 };
 _Static_assert(sizeof(struct gpu_push_layer_norm) == 36, "mirror of layer_norm.comp");
 
-/* shaders/attn_enc.comp: bidirectional attention over one crop's patches */
+/* shaders/attn_enc.comp, attn_enc_cm.comp: bidirectional attention over
+ * the patches of each crop (segment) */
 struct gpu_push_attn_enc {
 	uint32_t n, hd;
 	uint32_t q_off, q_stride;
 	uint32_t k_off, k_stride;
 	uint32_t v_off, v_stride;
 	uint32_t o_off, o_stride;
+	uint32_t s_off, flags;
 	float scale;
 };
-_Static_assert(sizeof(struct gpu_push_attn_enc) == 44, "mirror of attn_enc.comp");
+_Static_assert(sizeof(struct gpu_push_attn_enc) == 52, "mirror of attn_enc.comp");
 
 /* shaders/pixel_unshuffle.comp: 2x2 patches -> one 4D token */
 struct gpu_push_pixel_unshuffle {
