@@ -178,7 +178,7 @@ static void test_attention(struct gpu_test *t, uint32_t D, uint32_t H, const uin
 	CHECK(gpu_test_read(t, &O, o) == 0);
 	for (uint32_t i = 0; i < segs_n; i++)
 		ref_attention(q, k, v, D, H, (uint32_t)starts[i], lens[i], ref);
-	const bool cm = !(flags & GPU_ATTN_ENC_PLAIN) && gpu_attention_encoder_uses_coopmat(t->rec);
+	const bool cm = !(flags & GPU_ATTN_ENC_PLAIN) && gpu_attention_encoder_uses_coopmat(t->rec, hd);
 	const double bound = cm ? 2e-5 : 1e-10;
 	double e = gpu_test_nmse(o, ref, (size_t)D * n);
 	CHECKF(e < bound, "attention D=%u H=%u n=%u crops %u %s: nmse %.3g", D, H, n, n_seg,
@@ -201,7 +201,7 @@ static void test_attention_all(struct gpu_test *t)
 	static const uint32_t one256[] = { 256 }, one161[] = { 161 }, one7[] = { 7 }, one33[] = { 33 };
 	/* crops of a mixed batch: 512x288 (576), a thumbnail 16x24 (384), 5 rows */
 	static const uint32_t mixed[] = { 576, 384, 5, 64 };
-	const bool has_cm = gpu_attention_encoder_uses_coopmat(t->rec);
+	const bool has_cm = gpu_attention_encoder_uses_coopmat(t->rec, 64);
 	for (int path = 0; path < (has_cm ? 2 : 1); path++) {
 		const uint32_t fl = path == 0 ? GPU_ATTN_ENC_PLAIN : 0;
 		test_attention(t, 768, 12, one256, 0, false, fl, 21);  /* B/16: hd 64 */

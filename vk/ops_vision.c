@@ -14,6 +14,7 @@
 #define ATTN_MAX_HD 128 /* shaders/attn_enc.comp */
 #define ATTN_QB 16      /* queries per workgroup */
 #define ATTN_QT_CM 64   /* the same in shaders/attn_enc_cm.comp */
+#define ATTN_MAX_HD_CM 96 /* shaders/attn_enc_cm.comp's MAX_HDP */
 #define PATCH 16
 #define PATCH_ELEMS (PATCH * PATCH * 3)
 
@@ -83,11 +84,11 @@ int gpu_op_layer_norm(struct gpu_recorder *rec, const char *label, const struct 
 	return 0;
 }
 
-bool gpu_attention_encoder_uses_coopmat(const struct gpu_recorder *rec)
+bool gpu_attention_encoder_uses_coopmat(const struct gpu_recorder *rec, uint32_t hd)
 {
 	const struct gpu_pipeline *pl =
 		gpu_pipelines_get(gpu_recorder_pipelines(rec), GPU_PIPE_ATTN_ENC_CM_F32);
-	return gpu_pipeline_vk(pl) != VK_NULL_HANDLE;
+	return hd <= ATTN_MAX_HD_CM && gpu_pipeline_vk(pl) != VK_NULL_HANDLE;
 }
 
 int gpu_op_attention_encoder(struct gpu_recorder *rec, const char *label,
@@ -99,10 +100,6 @@ int gpu_op_attention_encoder(struct gpu_recorder *rec, const char *label,
 	struct gpu_device *dev = gpu_recorder_device(rec);
 	const struct gpu_caps *caps = gpu_device_caps(dev);
 	const struct gpu_pipelines *pipes = gpu_recorder_pipelines(rec);
-	const bool cm = !(flags & GPU_ATTN_ENC_PLAIN) && gpu_attention_encoder_uses_coopmat(rec);
-	const struct gpu_pipeline *pl =
-		gpu_pipelines_get(pipes, cm ? GPU_PIPE_ATTN_ENC_CM_F32 : GPU_PIPE_ATTN_ENC_F32);
-	const uint32_t qt = cm ? ATTN_QT_CM : ATTN_QB;
 	int ret;
 	if ((ret = gpu_t_check(label, "q", q, TENSOR_F32)) < 0 ||
 	    (ret = gpu_t_check(label, "k", k, TENSOR_F32)) < 0 ||
@@ -115,6 +112,11 @@ int gpu_op_attention_encoder(struct gpu_recorder *rec, const char *label,
 	if (k->ne[0] != D || v->ne[0] != D || o->ne[0] != D || k->ne[1] != n || v->ne[1] != n ||
 	    o->ne[1] != n)
 		return bad(label, "attention: q, k, v, o shapes differ");
+	const uint32_t hd = D / n_head;
+	const bool cm = !(flags & GPU_ATTN_ENC_PLAIN) && gpu_attention_encoder_uses_coopmat(rec, hd);
+	const struct gpu_pipeline *pl =
+		gpu_pipelines_get(pipes, cm ? GPU_PIPE_ATTN_ENC_CM_F32 : GPU_PIPE_ATTN_ENC_F32);
+	const uint32_t qt = cm ? ATTN_QT_CM : ATTN_QB;
 	const uint32_t n_seg = segs ? segs->n_seg : 1, rows = segs ? segs->max_rows : n;
 	if (segs && (!segs->buffer || segs->n_seg == 0 || segs->offset % 4 ||
 		     segs->offset > gpu_buffer_size(segs->buffer) ||
@@ -137,7 +139,6 @@ int gpu_op_attention_encoder(struct gpu_recorder *rec, const char *label,
 	} else {
 		b[4] = b[0]; /* unused by the shader; any read-only window */
 	}
-	const uint32_t hd = D / n_head;
 	struct gpu_push_attn_enc pc = {
 		.n = n, .hd = hd,
 		.q_off = off[0], .q_stride = (uint32_t)(gpu_t_stride(q) / 4),
