@@ -8,20 +8,23 @@
 // set, so every crop of a batch goes in one dispatch and attends only to
 // itself); subgroup s owns queries 16s .. 16s+15. Keys and values are
 // walked in blocks of KB = 32 through shared memory as f16:
-//   S = Q·Kᵀ       2 fragments 16×16 (f16 in, f32 accumulate)
-//   softmax        online, base 2 (Q is pre-scaled by scale·log2 e), on S
-//                  stored to shared memory: two lanes per query row
-//   O = O·α + P·V  hd/16 accumulator fragments held for the whole walk
-// The per-row rescale α and the final 1/l are applied element-wise on the
-// accumulators: a fragment loaded from a table of row indices tells each
-// lane the row of each element it holds (the element-to-lane mapping is the
-// implementation's, the same for every fragment of one type).
+//   S = Q·Kᵀ       2 fragments 16×16 (f16 in, f32 accumulate), stored to
+//                  the subgroup's shared S
+//   softmax        online, base 2 (Q is pre-scaled by scale·log2 e): lanes
+//                  r and r + 16 hold row r's max m and sum l, 16 keys each,
+//                  and write P as f16
+//   O = O·α + P·V  per 16 columns of the head: one fragment P·V through a
+//                  shared staging tile into plain f32 registers, where the
+//                  lane's row's α applies (no element access on fragments:
+//                  that would put them in local memory)
 // The head dimension is padded with zeros to hdp (a multiple of 16, ≤ 96:
 // hd 72 runs as 80; the plain kernel takes larger heads). The next block of
 // K and V is read from global memory into registers while this one
-// multiplies. Softmax lanes walk their 16 columns skewed by the row, so the
-// 32 lanes of a step hit 32 banks. Built only when glslang compiles the extension; used
-// only on devices with VK_NV_cooperative_matrix and subgroup size 32.
+// multiplies. Lanes walk their columns of S and of the staging tile skewed
+// by the row, against bank conflicts (so a lane's O registers hold its
+// columns rotated by its row). Built only when glslang compiles the
+// extension; used only on devices with VK_NV_cooperative_matrix and
+// subgroup size 32.
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_shader_subgroup_basic : require
@@ -67,15 +70,11 @@ layout(std430, binding = 4) readonly buffer S { uint seg[]; };
 shared float16_t qs[QT * LD];     // [query][d], pre-scaled
 shared float16_t ks[KB * LD];     // [key][d]
 shared float16_t vs[KB * LD];     // [key][d]
-shared float ss[4 * 16 * LS];     // per subgroup: S [16][KB]; staging at the end
+shared float ss[4 * 16 * LS];     // per subgroup: S [16][KB], or two staging tiles [16][LT]
 shared float16_t ps[4 * 16 * LP]; // per subgroup: P [16][KB]
-shared float rs[4 * 16];          // per subgroup and row: α, then 1/l
 
-// Eight statements with literal element indices e = 0..7.
-#define E8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-#define SCALE1(acc, f, e) if (e < ne) acc[e] *= f[e];
-#define SCALE(acc, f) SCALE1(acc, f, 0) SCALE1(acc, f, 1) SCALE1(acc, f, 2) SCALE1(acc, f, 3) \
-	SCALE1(acc, f, 4) SCALE1(acc, f, 5) SCALE1(acc, f, 6) SCALE1(acc, f, 7)
+#define LT 20 // floats per row of a staging tile
+#define NF 6  // MAX_HDP / 16
 
 #define FA fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 #define FC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
@@ -137,10 +136,6 @@ void main()
 	const uint qo = pc.q_off + (base + q0) * pc.q_stride;
 	const uint ko = pc.k_off + base * pc.k_stride, vo = pc.v_off + base * pc.v_stride;
 
-	// Row of each accumulator element this lane holds: a fragment loaded
-	// from rows of constant value r (through ss before its first use).
-	for (uint e = gl_LocalInvocationID.x; e < 256; e += 128)
-		ss[e] = float(e / 16);
 	const float qscale = pc.scale * LOG2E;
 	for (uint e = gl_LocalInvocationID.x; e < QT * hdp / 4; e += 128) {
 		vec4 val;
@@ -158,21 +153,19 @@ void main()
 			READ4(v, v4, vo, pc.v_stride, min(n, KB), e, vr[i]);
 		}
 	}
-	barrier();
-	FC rid;
-	coopMatLoadNV(rid, ss, 0, 16, false);
-	const uint ne = min(uint(rid.length()), 8u); // 8: 256 elements over 32 lanes
 
-	FC o0 = FC(0.0), o1 = FC(0.0), o2 = FC(0.0), o3 = FC(0.0);
-	FC o4 = FC(0.0), o5 = FC(0.0);
-	// softmax state of row lane % 16, the same in lanes r and r + 16
-	float m = NEG, l = 0.0;
-	const uint row = lane % 16, c0 = (lane / 16) * (KB / 2);
+	// Lane: row r = lane % 16 of the subgroup's 16 queries; hf = lane / 16
+	// takes S columns 16hf .. 16hf+15 and O columns 8hf .. 8hf+7 of each 16.
+	const uint row = lane % 16, hf = lane / 16;
 	const uint sbase = sg * 16 * LS, pbase = sg * 16 * LP, qa = sg * 16 * LD;
+	float m = NEG, l = 0.0;
+	float oa[NF * 8]; // O: column 16i + 8hf + (c + row) % 8 in oa[8i + c]
+	[[unroll]] for (uint i = 0; i < NF * 8; i++)
+		oa[i] = 0.0;
 
 	for (uint j0 = 0; j0 < n; j0 += KB) {
 		const uint nk = min(n - j0, KB);
-		barrier(); // every subgroup is done with the previous block (and rid's ss)
+		barrier(); // every subgroup is done with the previous block
 		[[unroll]] for (uint i = 0; i < NV4; i++) {
 			const uint e = gl_LocalInvocationID.x + 128 * i;
 			if (e < nkv) {
@@ -196,7 +189,7 @@ void main()
 		for (uint f = 0; f < nf; f++) {
 			FA a, b0, b1;
 			coopMatLoadNV(a, qs, qa + f * 16, LD, false);
-			coopMatLoadNV(b0, ks, f * 16, LD, true);       // Kᵀ: keys 0..15
+			coopMatLoadNV(b0, ks, f * 16, LD, true);           // Kᵀ: keys 0..15
 			coopMatLoadNV(b1, ks, 16 * LD + f * 16, LD, true); // keys 16..31
 			s0 = coopMatMulAddNV(a, b0, s0);
 			s1 = coopMatMulAddNV(a, b1, s1);
@@ -206,12 +199,11 @@ void main()
 		subgroupMemoryBarrierShared();
 		subgroupBarrier();
 
-		// Online softmax: lanes r and r + 16 share row r, 16 keys each,
-		// column c0 + (c + r) % 16 at step c.
+		// Online softmax; step c reads column 16hf + (c + row) % 16.
 		float sv[KB / 2];
 		float mx = NEG;
 		[[unroll]] for (uint c = 0; c < KB / 2; c++) {
-			const uint col = c0 + ((c + row) & 15u);
+			const uint col = hf * 16 + ((c + row) & 15u);
 			sv[c] = col < nk ? ss[sbase + row * LS + col] : NEG;
 			mx = max(mx, sv[c]);
 		}
@@ -219,7 +211,7 @@ void main()
 		const float mn = max(m, mx);
 		float sum = 0.0;
 		[[unroll]] for (uint c = 0; c < KB / 2; c++) {
-			const uint col = c0 + ((c + row) & 15u);
+			const uint col = hf * 16 + ((c + row) & 15u);
 			const float16_t ph = float16_t(exp2(sv[c] - mn)); // 0 past nk
 			ps[pbase + row * LP + col] = ph;
 			sum += float(ph); // the sum of what P·V sees
@@ -228,57 +220,45 @@ void main()
 		const float alpha = exp2(m - mn);
 		l = l * alpha + sum;
 		m = mn;
-		if (lane < 16)
-			rs[sg * 16 + row] = alpha;
 		subgroupMemoryBarrierShared();
-		subgroupBarrier();
+		subgroupBarrier(); // P written, S read: ss free for staging
 
-		// α of each element's row; literal indices only, so no fragment
-		// is ever indexed dynamically (that would put it in local memory)
-		float al[8];
-#define AL(e) al[e] = e < ne ? rs[sg * 16 + uint(rid[e])] : 0.0;
-		E8(AL)
-#undef AL
 		FA p0, p1;
 		coopMatLoadNV(p0, ps, pbase, LP, false);
 		coopMatLoadNV(p1, ps, pbase + 16, LP, false);
-#define PV(i, acc)                                                                      \
-		if (i < nf) {                                                           \
-			FA b0, b1;                                                      \
-			SCALE(acc, al)                                                  \
-			coopMatLoadNV(b0, vs, i * 16, LD, false);                       \
-			coopMatLoadNV(b1, vs, 16 * LD + i * 16, LD, false);             \
-			acc = coopMatMulAddNV(p0, b0, acc);                             \
-			acc = coopMatMulAddNV(p1, b1, acc);                             \
+		[[unroll]] for (uint i = 0; i < NF; i++) {
+			if (i < nf) {
+				FA b0, b1;
+				FC t = FC(0.0);
+				coopMatLoadNV(b0, vs, i * 16, LD, false);
+				coopMatLoadNV(b1, vs, 16 * LD + i * 16, LD, false);
+				t = coopMatMulAddNV(p0, b0, t);
+				t = coopMatMulAddNV(p1, b1, t);
+				// two staging tiles in turn: tile i % 2 was last read
+				// before the barrier after tile i − 1's store
+				const uint st = sbase + (i % 2) * 16 * LT;
+				coopMatStoreNV(t, ss, st, LT, false);
+				subgroupMemoryBarrierShared();
+				subgroupBarrier();
+				[[unroll]] for (uint c = 0; c < 8; c++)
+					oa[8 * i + c] = oa[8 * i + c] * alpha +
+							ss[st + row * LT + hf * 8 + ((c + row) & 7u)];
+			}
 		}
-		PV(0, o0) PV(1, o1) PV(2, o2) PV(3, o3) PV(4, o4) PV(5, o5)
-#undef PV
+		subgroupBarrier(); // staging read before the next block's S store
 	}
 
-	// 1/l per row, then each fragment through the subgroup's staging.
-	if (lane < 16)
-		rs[sg * 16 + row] = 1.0 / l;
-	subgroupMemoryBarrierShared();
-	subgroupBarrier();
-	float il[8];
-#define IL(e) il[e] = e < ne ? rs[sg * 16 + uint(rid[e])] : 0.0;
-	E8(IL)
-#undef IL
-	const uint oo = pc.o_off + (base + q0 + sg * 16) * pc.o_stride + h0;
-	const uint nq = min(n - q0, QT), r0 = sg * 16;
-#define OUT(i, acc)                                                                     \
-	if (i < nf) {                                                                   \
-		SCALE(acc, il)                                                          \
-		coopMatStoreNV(acc, ss, sbase, 16, false);                              \
-		subgroupMemoryBarrierShared();                                          \
-		subgroupBarrier();                                                      \
-		for (uint e = lane; e < 256; e += 32) {                                 \
-			const uint r = e / 16, d = i * 16 + e % 16;                     \
-			if (r0 + r < nq && d < hd)                                      \
-				o[oo + r * pc.o_stride + d] = ss[sbase + e];            \
-		}                                                                       \
-		subgroupBarrier();                                                      \
+	// o = O / l, rows past the segment and columns past hd left alone.
+	const uint nq = min(n - q0, QT), r = sg * 16 + row;
+	if (r < nq) {
+		const float il = 1.0 / l;
+		const uint oo = pc.o_off + (base + q0 + r) * pc.o_stride + h0;
+		[[unroll]] for (uint i = 0; i < NF; i++) {
+			[[unroll]] for (uint c = 0; c < 8; c++) {
+				const uint d = 16 * i + hf * 8 + ((c + row) & 7u);
+				if (i < nf && d < hd)
+					o[oo + d] = oa[8 * i + c] * il;
+			}
+		}
 	}
-	OUT(0, o0) OUT(1, o1) OUT(2, o2) OUT(3, o3) OUT(4, o4) OUT(5, o5)
-#undef OUT
 }
