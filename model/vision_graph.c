@@ -58,7 +58,7 @@ struct vision_ctx {
 	void *frames, *images, *coeffs, *pos;  /* UPLOAD, SCRATCH, UPLOAD, UPLOAD */
 	void *act_mem[10];                     /* SCRATCH, one per activation */
 	void *out;                             /* READBACK */
-	void *segs;                            /* UPLOAD: I32 [cap.crops + 1] */
+	void *segs;  /* UPLOAD: I32 crop starts [cap.crops + 1], then crops [4, cap.crops] */
 	/* activations: columns are patches (or tokens) of the whole batch;
 	 * q, k, v are views into qkv [3D, ..] */
 	struct lm_tensor patches, x, xn, qkv, q, k, v, o, h;  /* [.., cap.patches] */
@@ -350,7 +350,7 @@ int vision_ctx_create(struct vision_model *m, const struct image_plan_params *p,
 	c->q = rows_view(&c->qkv, 0, D);
 	c->k = rows_view(&c->qkv, D, D);
 	c->v = rows_view(&c->qkv, 2 * D, D);
-	if ((ret = be->alloc(be->ctx, LM_MEM_UPLOAD, ((uint64_t)b->crops + 1) * 4, "vision-segs",
+	if ((ret = be->alloc(be->ctx, LM_MEM_UPLOAD, ((uint64_t)b->crops * 5 + 1) * 4, "vision-segs",
 			     &c->segs)) < 0)
 		goto fail;
 	c->y = (struct lm_tensor){ .type = TENSOR_F32, .ne = { hp->projection_dim, T } };
@@ -483,6 +483,11 @@ static const float *pos_table(struct vision_ctx *c, uint32_t gh, uint32_t gw)
 	return P;
 }
 
+static uint64_t crop_table_offset(const struct vision_ctx *c)
+{
+	return ((uint64_t)c->cap.crops + 1) * 4;
+}
+
 /* Frames → crops (and the resize passes making them), written to the device. */
 static int prepare(struct vision_ctx *c, const struct vision_frame *frames, uint32_t n,
 		   struct image_plan *plans, struct place *pl)
@@ -543,12 +548,22 @@ static int prepare(struct vision_ctx *c, const struct vision_frame *frames, uint
 	if (pl->words && (ret = be->write(be->ctx, c->coeffs, 0, c->h_coeffs, pl->words * 4)) < 0)
 		return ret;
 	const uint32_t D = c->m->hp.width;
-	int32_t *seg = g_new(int32_t, pl->crops + 1);
-	for (uint32_t i = 0; i < pl->crops; i++)
-		seg[i] = (int32_t)c->crops[i].p0;
+	/* the attention's crop starts, then the unshuffle's crop table */
+	int32_t *seg = g_new(int32_t, pl->crops + 1), *tab = g_new(int32_t, 4 * (size_t)pl->crops);
+	for (uint32_t i = 0; i < pl->crops; i++) {
+		const struct crop *cr = &c->crops[i];
+		seg[i] = (int32_t)cr->p0;
+		tab[4 * i] = (int32_t)cr->p0;
+		tab[4 * i + 1] = (int32_t)cr->t0;
+		tab[4 * i + 2] = (int32_t)cr->gw;
+		tab[4 * i + 3] = (int32_t)(cr->gh * cr->gw / 4);
+	}
 	seg[pl->crops] = (int32_t)pl->patches;
 	ret = be->write(be->ctx, c->segs, 0, seg, ((uint64_t)pl->crops + 1) * 4);
+	if (ret == 0)
+		ret = be->write(be->ctx, c->segs, crop_table_offset(c), tab, (uint64_t)pl->crops * 16);
 	g_free(seg);
+	g_free(tab);
 	if (ret < 0)
 		return ret;
 	for (uint32_t i = 0; i < pl->crops; i++) {
@@ -629,14 +644,11 @@ static int record(struct vision_ctx *c, const struct place *pl)
 	if ((ret = be->layer_norm(be->ctx, VT "post_layernorm", &x, &m->post_w, &m->post_b,
 				  m->hp.ln_eps, &x)) < 0)
 		return ret;
-	for (uint32_t i = 0; i < pl->crops; i++) {
-		const struct crop *cr = &c->crops[i];
-		struct lm_tensor xc = cols(&c->x, cr->p0, cr->gh * cr->gw);
-		struct lm_tensor uc = cols(&c->u, cr->t0, cr->gh * cr->gw / 4);
-		if ((ret = be->pixel_unshuffle(be->ctx, MM "pixel_unshuffle", &xc, cr->gh, cr->gw, &uc)) < 0)
-			return ret;
-	}
 	struct lm_tensor u = cols(&c->u, 0, nt), t = cols(&c->t, 0, nt), y = cols(&c->y, 0, nt);
+	struct lm_tensor tab = { .mem = c->segs, .offset = crop_table_offset(c), .type = LM_TYPE_I32,
+				 .ne = { 4, pl->crops } };
+	if ((ret = be->pixel_unshuffle(be->ctx, MM "pixel_unshuffle", &x, &tab, pl->max_crop / 4, &u)) < 0)
+		return ret;
 	if (m->hp.has_input_norm &&
 	    (ret = be->layer_norm(be->ctx, MM "layer_norm", &u, &m->norm_w, &m->norm_b,
 				  m->hp.proj_ln_eps, &u)) < 0)

@@ -16,7 +16,9 @@
  *                   position table as residual, vs double; tiled kernel;
  *                   2e-5 on the cooperative-matrix kernel)
  *
- * argv[1]: "norm-attn" or "image" (each well under 20 s on lavapipe).
+ * argv[1]: "norm-attn" (layer norm, unshuffle), "attn" (attention, both
+ * kernels where the device has the tensor-core one) or "image" (each well
+ * under 30 s on lavapipe).
  */
 #include "model/quant.h"
 #include "tests/check.h"
@@ -167,6 +169,7 @@ static void test_attention(struct gpu_test *t, uint32_t D, uint32_t H, const uin
 		struct gpu_buffer *sb;
 		CHECK(gpu_buffer_create(t->dev, GPU_MEM_UPLOAD, (segs_n + 4) * 4, "segs", &sb) == 0);
 		memcpy((uint8_t *)gpu_buffer_map(sb) + 12, starts, (segs_n + 1) * 4);
+		CHECK(t->n_bufs < (int)(sizeof t->bufs / sizeof t->bufs[0]));
 		t->bufs[t->n_bufs++] = sb;
 		S = (struct gpu_attn_segs){ sb, 12, n_seg, max_rows };
 	}
@@ -244,6 +247,59 @@ static void test_unshuffle(struct gpu_test *t, uint32_t D, uint32_t gh, uint32_t
 	CHECK(gpu_recorder_begin(t->rec) == 0);
 	CHECK(gpu_op_pixel_unshuffle(t->rec, "odd", &X, gh, gw + 1, &U) == -EINVAL);
 	run(t);
+	free(x);
+	free(u);
+}
+
+/* Crops of several grids unshuffled in one dispatch through a crop table;
+ * the tokens go to u in crop order, as the vision graph places them. */
+static void test_unshuffle_crops(struct gpu_test *t, uint32_t D, const uint32_t (*grids)[2],
+				 uint32_t n, uint64_t seed)
+{
+	uint64_t rng = seed;
+	uint32_t np = 0, nt = 0, max_tok = 0;
+	int32_t *tab = malloc((size_t)n * 16);
+	for (uint32_t i = 0; i < n; i++) {
+		const uint32_t gh = grids[i][0], gw = grids[i][1], tok = gh * gw / 4;
+		tab[4 * i] = (int32_t)np;
+		tab[4 * i + 1] = (int32_t)nt;
+		tab[4 * i + 2] = (int32_t)gw;
+		tab[4 * i + 3] = (int32_t)tok;
+		np += gh * gw;
+		nt += tok;
+		max_tok = tok > max_tok ? tok : max_tok;
+	}
+	float *x = rand_floats((size_t)D * np, -1, 1, &rng);
+	float *u = malloc((size_t)4 * D * nt * sizeof *u);
+	struct gpu_tensor X = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, D, np, x);
+	struct gpu_tensor U = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, 4 * D, nt, NULL);
+	struct gpu_buffer *tb;
+	CHECK(gpu_buffer_create(t->dev, GPU_MEM_UPLOAD, (uint64_t)n * 16 + 8, "crops", &tb) == 0);
+	memcpy((uint8_t *)gpu_buffer_map(tb) + 8, tab, (size_t)n * 16);
+	CHECK(t->n_bufs < (int)(sizeof t->bufs / sizeof t->bufs[0]));
+	t->bufs[t->n_bufs++] = tb;
+	struct gpu_crop_table T = { tb, 8, n, max_tok };
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_pixel_unshuffle_crops(t->rec, "unshuffle", &X, &T, &U) == 0);
+	run(t);
+	CHECK(gpu_test_read(t, &U, u) == 0);
+	size_t wrong = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint32_t gw = grids[i][1], p0 = (uint32_t)tab[4 * i], t0 = (uint32_t)tab[4 * i + 1];
+		for (uint32_t Y = 0; Y < grids[i][0] / 2; Y++)
+			for (uint32_t Xc = 0; Xc < gw / 2; Xc++)
+				for (uint32_t dy = 0; dy < 2; dy++)
+					for (uint32_t dx = 0; dx < 2; dx++)
+						for (uint32_t c = 0; c < D; c++) {
+							size_t tok = t0 + (size_t)Y * (gw / 2) + Xc;
+							size_t src = p0 + (size_t)(2 * Y + dy) * gw + 2 * Xc + dx;
+							wrong += u[tok * 4 * D + dy * 2 * D + dx * D + c] !=
+								 x[src * D + c];
+						}
+	}
+	CHECKF(wrong == 0, "pixel_unshuffle of %u crops: %zu wrong", n, wrong);
+	fprintf(stderr, "pixel_unshuffle D=%u, %u crops in one dispatch: %zu wrong\n", D, n, wrong);
+	free(tab);
 	free(x);
 	free(u);
 }
@@ -430,9 +486,15 @@ int main(int argc, char **argv)
 		test_layer_norm(&t, 768, 1024, 1e-6f, false, 11);   /* SigLIP-B ln1/ln2 */
 		test_layer_norm(&t, 1152, 37, 1e-6f, true, 12);     /* so400m, in place */
 		test_layer_norm(&t, 3072, 64, 1e-5f, false, 13);    /* projector input_norm */
-		test_attention_all(&t);
 		test_unshuffle(&t, 768, 18, 32, 31);                /* 512x288 crop */
 		test_unshuffle(&t, 1152, 32, 32, 32);               /* a 512x512 tile */
+		{
+			/* tiles, a thumbnail and a 512x288 frame's crop in one batch */
+			static const uint32_t grids[][2] = { { 32, 32 }, { 32, 32 }, { 18, 32 }, { 24, 16 } };
+			test_unshuffle_crops(&t, 64, grids, 4, 33);
+		}
+	} else if (strcmp(what, "attn") == 0) {
+		test_attention_all(&t);
 	} else if (strcmp(what, "image") == 0) {
 		test_resize(&t, 640, 480, 576, 416, 3, 1);   /* spec §4.11 single crop */
 		test_resize(&t, 640, 480, 576, 416, 4, 2);   /* RGBA frame */

@@ -73,12 +73,17 @@ static int vk_attention(void *ctx, const char *label, const struct lm_tensor *q,
 	return gpu_op_attention_encoder(g->mem.rec, label, &Q, &K, &V, n_head, &S, 0, &O);
 }
 
-static int vk_pixel_unshuffle(void *ctx, const char *label, const struct lm_tensor *x, uint32_t gh,
-			      uint32_t gw, const struct lm_tensor *u)
+static int vk_pixel_unshuffle(void *ctx, const char *label, const struct lm_tensor *x,
+			      const struct lm_tensor *crops, uint32_t max_tok, const struct lm_tensor *u)
 {
 	struct gpu_vision *g = ctx;
 	struct gpu_tensor X = gpu_graph_tensor(x), U = gpu_graph_tensor(u);
-	return gpu_op_pixel_unshuffle(g->mem.rec, label, &X, gh, gw, &U);
+	if (crops->ne[0] != 4 || crops->ne[1] == 0)
+		return -EINVAL;
+	struct gpu_crop_table T = {
+		.buffer = crops->mem, .offset = crops->offset, .n = crops->ne[1], .max_tok = max_tok,
+	};
+	return gpu_op_pixel_unshuffle_crops(g->mem.rec, label, &X, &T, &U);
 }
 
 static int vk_image_patches(void *ctx, const char *label, const struct vision_image *img,
@@ -159,7 +164,7 @@ void gpu_vision_memory(const struct gpu_vision *g, uint64_t bytes[4])
 uint32_t gpu_vision_dispatches(uint32_t n_layer, uint32_t n_crops)
 {
 	/* resize ≤ 4 and patches 1 per crop; per layer ≤ 9 dense + attention;
-	 * unshuffle 1 per crop; tail 5; pieces of large mul_mats: margin ×2. */
-	uint64_t n = 2ull * (6ull * n_crops + (uint64_t)n_layer * 10 + 8);
+	 * tail 6; pieces of large mul_mats: margin ×2. */
+	uint64_t n = 2ull * (5ull * n_crops + (uint64_t)n_layer * 10 + 8);
 	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }

@@ -153,9 +153,10 @@ int gpu_op_attention_encoder(struct gpu_recorder *rec, const char *label,
 	return gpu_recorder_dispatch(rec, pl, label, b, 5, &pc, sizeof pc, gx, n_head, n_seg);
 }
 
-int gpu_op_pixel_unshuffle(struct gpu_recorder *rec, const char *label,
-			   const struct gpu_tensor *x, uint32_t gh, uint32_t gw,
-			   const struct gpu_tensor *u)
+/* Single crop (ct NULL: gh × gw) or every crop of a table. */
+static int unshuffle(struct gpu_recorder *rec, const char *label, const struct gpu_tensor *x,
+		     uint32_t gh, uint32_t gw, const struct gpu_crop_table *ct,
+		     const struct gpu_tensor *u)
 {
 	struct gpu_device *dev = gpu_recorder_device(rec);
 	const struct gpu_caps *caps = gpu_device_caps(dev);
@@ -166,23 +167,54 @@ int gpu_op_pixel_unshuffle(struct gpu_recorder *rec, const char *label,
 	    (ret = gpu_t_check(label, "u", u, TENSOR_F32)) < 0)
 		return ret;
 	const uint32_t D = x->ne[0];
-	if (gh == 0 || gw == 0 || gh % 2 || gw % 2 || (uint64_t)gh * gw != x->ne[1] ||
-	    (uint64_t)D * 4 != u->ne[0] || (uint64_t)(gh / 2) * (gw / 2) != u->ne[1])
+	if ((uint64_t)D * 4 != u->ne[0])
+		return bad(label, "pixel_unshuffle: u must be 4 times as wide as x");
+	if (!ct && (gh == 0 || gw == 0 || gh % 2 || gw % 2 || (uint64_t)gh * gw != x->ne[1] ||
+		    (uint64_t)(gh / 2) * (gw / 2) != u->ne[1]))
 		return bad(label, "pixel_unshuffle: shapes do not fit an even gh x gw grid");
-	const uint32_t ntok = u->ne[1], gx = (4 * D + 63) / 64;
-	if (ntok > caps->max_wg_count[1] || gx > caps->max_wg_count[0])
+	if (ct && (!ct->buffer || ct->n == 0 || ct->offset % 4 ||
+		   ct->offset > gpu_buffer_size(ct->buffer) ||
+		   (uint64_t)ct->n * 16 > gpu_buffer_size(ct->buffer) - ct->offset))
+		return bad(label, "pixel_unshuffle: bad crop table");
+	const uint32_t ntok = ct ? MIN(ct->max_tok, u->ne[1]) : u->ne[1], nz = ct ? ct->n : 1;
+	const uint32_t gx = (4 * D + 255) / 256;
+	if (ntok == 0 || ntok > caps->max_wg_count[1] || gx > caps->max_wg_count[0] ||
+	    nz > caps->max_wg_count[2])
 		return bad(label, "pixel_unshuffle: grid too large for one dispatch");
-	struct gpu_binding b[2];
-	uint32_t x_off, u_off;
+	struct gpu_binding b[3];
+	uint32_t x_off, u_off, c_off = 0;
 	if ((ret = bind_whole(dev, label, x, false, &b[0], &x_off)) < 0 ||
 	    (ret = bind_whole(dev, label, u, true, &b[1], &u_off)) < 0)
 		return ret;
+	if (ct) {
+		if ((ret = gpu_buffer_bind(dev, ct->buffer, ct->offset, (uint64_t)ct->n * 16, 4, false,
+					   &b[2], &c_off)) < 0)
+			return ret;
+	} else {
+		b[2] = b[0]; /* unused by the shader; any read-only window */
+	}
 	struct gpu_push_pixel_unshuffle pc = {
 		.D = D, .gw = gw, .ntok = ntok, .tok0 = 0,
 		.x_off = x_off, .x_stride = (uint32_t)(gpu_t_stride(x) / 4),
 		.y_off = u_off, .y_stride = (uint32_t)(gpu_t_stride(u) / 4),
+		.x_rows = x->ne[1], .y_rows = u->ne[1],
+		.c_off = c_off, .flags = ct ? 1u : 0u,
 	};
-	return gpu_recorder_dispatch(rec, pl, label, b, 2, &pc, sizeof pc, gx, ntok, 1);
+	return gpu_recorder_dispatch(rec, pl, label, b, 3, &pc, sizeof pc, gx, ntok, nz);
+}
+
+int gpu_op_pixel_unshuffle(struct gpu_recorder *rec, const char *label,
+			   const struct gpu_tensor *x, uint32_t gh, uint32_t gw,
+			   const struct gpu_tensor *u)
+{
+	return unshuffle(rec, label, x, gh, gw, NULL, u);
+}
+
+int gpu_op_pixel_unshuffle_crops(struct gpu_recorder *rec, const char *label,
+				 const struct gpu_tensor *x, const struct gpu_crop_table *crops,
+				 const struct gpu_tensor *u)
+{
+	return unshuffle(rec, label, x, 0, 0, crops, u);
 }
 
 static uint64_t image_stride(const struct gpu_image *im)

@@ -86,6 +86,23 @@ int gpu_op_pixel_unshuffle(struct gpu_recorder *rec, const char *label,
 			   const struct gpu_tensor *x, uint32_t gh, uint32_t gw,
 			   const struct gpu_tensor *u);
 
+/* The crops of a batch in a GPU buffer: per crop 4 uint32, its first patch
+ * (row of x), first token (row of u), grid width gw (even) and tokens
+ * (gh/2)·(gw/2); max_tok the largest crop's tokens. */
+struct gpu_crop_table {
+	struct gpu_buffer *buffer;
+	uint64_t offset; /* bytes, a multiple of 4 */
+	uint32_t n;
+	uint32_t max_tok;
+};
+
+/* gpu_op_pixel_unshuffle of every crop of the table in one dispatch: x F32
+ * [D, patches of the batch], u F32 [4D, tokens of the batch]. The shader
+ * skips table entries reaching past x or u. */
+int gpu_op_pixel_unshuffle_crops(struct gpu_recorder *rec, const char *label,
+				 const struct gpu_tensor *x, const struct gpu_crop_table *crops,
+				 const struct gpu_tensor *u);
+
 /* An 8-bit image in a GPU buffer: channels 3 (RGB) or 4 (RGBA/RGBx, the
  * fourth byte ignored). */
 struct gpu_image {

@@ -82,8 +82,10 @@ struct gpu_push_pixel_unshuffle {
 	uint32_t D, gw, ntok, tok0;
 	uint32_t x_off, x_stride;
 	uint32_t y_off, y_stride;
+	uint32_t x_rows, y_rows;
+	uint32_t c_off, flags;
 };
-_Static_assert(sizeof(struct gpu_push_pixel_unshuffle) == 32, "mirror of pixel_unshuffle.comp");
+_Static_assert(sizeof(struct gpu_push_pixel_unshuffle) == 48, "mirror of pixel_unshuffle.comp");
 
 /* shaders/image_patches.comp: uint8 crop -> normalised patches (bytes for img) */
 struct gpu_push_image_patches {
