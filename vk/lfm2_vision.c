@@ -3,6 +3,8 @@
 #include "vk/graph_mem.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <glib.h>
 
@@ -16,6 +18,7 @@
 struct gpu_vision {
 	struct gpu_graph_mem mem; /* first: the backend's ctx points at it (vk/graph_mem.h) */
 	struct vision_backend be;
+	uint32_t attn_flags;      /* GPU_ATTN_ENC_* (CAPTIOND_VISION_ATTN) */
 };
 
 
@@ -70,7 +73,7 @@ static int vk_attention(void *ctx, const char *label, const struct lm_tensor *q,
 	struct gpu_attn_segs S = {
 		.buffer = segs->mem, .offset = segs->offset, .n_seg = segs->ne[0] - 1, .max_rows = max_rows,
 	};
-	return gpu_op_attention_encoder(g->mem.rec, label, &Q, &K, &V, n_head, &S, 0, &O);
+	return gpu_op_attention_encoder(g->mem.rec, label, &Q, &K, &V, n_head, &S, g->attn_flags, &O);
 }
 
 static int vk_pixel_unshuffle(void *ctx, const char *label, const struct lm_tensor *x,
@@ -113,6 +116,9 @@ int gpu_vision_create(struct gpu_device *dev, const struct gpu_pipelines *pipes,
 	struct gpu_vision *g = g_new0(struct gpu_vision, 1);
 	g->mem.dev = dev;
 	g->mem.st = st;
+	const char *env = getenv("CAPTIOND_VISION_ATTN");
+	if (env && strcmp(env, "plain") == 0)
+		g->attn_flags = GPU_ATTN_ENC_PLAIN;
 	int ret = gpu_recorder_create(dev, pipes, max_dispatches, &g->mem.rec);
 	if (ret < 0) {
 		g_free(g);
