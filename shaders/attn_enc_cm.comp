@@ -15,8 +15,8 @@
 //                  and write P as f16
 //   O = O·α + P·V  per 16 columns of the head: one fragment P·V through a
 //                  shared staging tile into plain f32 registers, where the
-//                  lane's row's α applies (no element access on fragments:
-//                  that would put them in local memory)
+//                  lane's row's α applies (no element access on fragments,
+//                  whose element-to-lane mapping is the implementation's)
 // The head dimension is padded with zeros to hdp (a multiple of 16, ≤ 96:
 // hd 72 runs as 80; the plain kernel takes larger heads). The next block of
 // K and V is read from global memory into registers while this one

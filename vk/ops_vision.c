@@ -64,8 +64,6 @@ int gpu_op_layer_norm(struct gpu_recorder *rec, const char *label, const struct 
 		uint64_t st[] = { gpu_t_stride(x), gpu_t_stride(y) };
 		piece = gpu_t_align_piece(caps, (uint32_t)piece, st, 2);
 	}
-	/* one subgroup per row: as many rows per workgroup as it has subgroups */
-	const uint32_t rpw = MAX(1u, gpu_pipeline_wg_size(pl) / MAX(1u, caps->subgroup_size));
 	for (uint32_t r0 = 0; r0 < x->ne[1]; r0 += (uint32_t)piece) {
 		uint32_t nr = (uint32_t)MIN(piece, (uint64_t)(x->ne[1] - r0));
 		if ((ret = gpu_t_bind(dev, x, r0, nr, 0, gpu_t_row_bytes(x), false, &b[0],
@@ -77,9 +75,9 @@ int gpu_op_layer_norm(struct gpu_recorder *rec, const char *label, const struct 
 			.x_off = x_off, .x_stride = (uint32_t)(gpu_t_stride(x) / 4),
 			.w_off = w_off, .b_off = b_off,
 			.y_off = y_off, .y_stride = (uint32_t)(gpu_t_stride(y) / 4),
-			.eps = eps, .rows_per_wg = rpw,
+			.eps = eps,
 		};
-		ret = gpu_recorder_dispatch(rec, pl, label, b, 4, &pc, sizeof pc, (nr + rpw - 1) / rpw, 1, 1);
+		ret = gpu_recorder_dispatch(rec, pl, label, b, 4, &pc, sizeof pc, nr, 1, 1);
 		if (ret < 0)
 			return ret;
 	}

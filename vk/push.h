@@ -60,9 +60,8 @@ struct gpu_push_layer_norm {
 	uint32_t w_off, b_off;
 	uint32_t y_off, y_stride;
 	float eps;
-	uint32_t rows_per_wg;
 };
-_Static_assert(sizeof(struct gpu_push_layer_norm) == 40, "mirror of layer_norm.comp");
+_Static_assert(sizeof(struct gpu_push_layer_norm) == 36, "mirror of layer_norm.comp");
 
 /* shaders/attn_enc.comp, attn_enc_cm.comp: bidirectional attention over
  * the patches of each crop (segment) */
