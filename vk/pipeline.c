@@ -39,6 +39,7 @@
 #include "mul_mat_cm_q4_0_f32.h"
 #include "mul_mat_cm_q6_k_f32.h"
 #include "mul_mat_cm_q8_0_f32.h"
+#include "attn_enc_cm_f32.h"
 #endif
 /* decoder ops (vk/ops_lm.h) */
 #include "argmax_f32.h"
@@ -107,6 +108,7 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE(GPU_PIPE_PIXEL_UNSHUFFLE_F32, pixel_unshuffle_f32, gpu_push_pixel_unshuffle, 1),
 	PIPE(GPU_PIPE_IMAGE_PATCHES_U8, image_patches_u8, gpu_push_image_patches, 1),
 	PIPE(GPU_PIPE_IMAGE_RESIZE_U8, image_resize_u8, gpu_push_image_resize, 1),
+	PIPE_NV_CM(GPU_PIPE_ATTN_ENC_CM_F32, attn_enc_cm_f32, gpu_push_attn_enc),
 	/* decoder ops (vk/ops_lm.h) */
 	PIPE(GPU_PIPE_GET_ROWS_F32_F32, get_rows_f32_f32, gpu_push_get_rows, 8),
 	PIPE(GPU_PIPE_GET_ROWS_F16_F32, get_rows_f16_f32, gpu_push_get_rows, 8),

@@ -49,6 +49,7 @@ enum gpu_pipe_id {
 	GPU_PIPE_PIXEL_UNSHUFFLE_F32,
 	GPU_PIPE_IMAGE_PATCHES_U8,
 	GPU_PIPE_IMAGE_RESIZE_U8,
+	GPU_PIPE_ATTN_ENC_CM_F32, /* NV cooperative matrix; no VkPipeline without it */
 	/* decoder ops (vk/ops_lm.h) */
 	GPU_PIPE_GET_ROWS_F32_F32,
 	GPU_PIPE_GET_ROWS_F16_F32,
