@@ -587,6 +587,12 @@ void gpu_device_profile_add(struct gpu_device *dev, const char *label, double ns
 		e->max_ns = ns;
 }
 
+void gpu_device_profile_reset(struct gpu_device *dev)
+{
+	if (dev->profile_table)
+		g_hash_table_remove_all(dev->profile_table);
+}
+
 static gint by_total_desc(gconstpointer a, gconstpointer b, gpointer table)
 {
 	const struct profile_entry *ea = g_hash_table_lookup(table, *(char *const *)a);

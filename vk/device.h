@@ -90,6 +90,7 @@ uint32_t gpu_device_validation_errors(const struct gpu_device *dev);
 /* Per-label GPU time, accumulated by recorders when profiling is on. */
 void gpu_device_profile_add(struct gpu_device *dev, const char *label, double ns);
 void gpu_device_profile_print(const struct gpu_device *dev, FILE *f);
+void gpu_device_profile_reset(struct gpu_device *dev); /* forget what was added so far */
 
 /* Raw handles for the other vk/ modules. */
 VkDevice gpu_device_vk(const struct gpu_device *dev);
