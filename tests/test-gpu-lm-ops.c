@@ -629,14 +629,16 @@ static void test_attention(struct gpu_test *t, uint32_t kv_type, const struct se
 
 /* Sequences past the cache (n_past + n_tok > n_ctx) or with a slot out of
  * range are skipped: their rows of out stay as they were, and the valid
- * sequence gets exactly what it gets alone. */
-static void test_attention_bad_entries(struct gpu_test *t, uint64_t seed)
+ * sequence gets exactly what it gets alone. split: decode rows over a long
+ * cache, so both passes of the split attention (pieces, merge) run. */
+static void test_attention_bad_entries(struct gpu_test *t, bool split, uint64_t seed)
 {
-	enum { NQ = NH * HD, NK = NKV * HD, N_CTX = 32, SLOTS = 2, N = 6 };
+	enum { NQ = NH * HD, NK = NKV * HD, SLOTS = 2 };
+	const uint32_t n_ctx = split ? 1024 : 32, per = split ? 1 : 2, N = 3 * per;
 	uint64_t rng = seed;
 	float *q = random_floats((size_t)NQ * N, &rng, -2, 2);
-	uint16_t *kc = random_halves((size_t)NK * N_CTX * SLOTS, &rng, -1, 1);
-	uint16_t *vc = random_halves((size_t)NK * N_CTX * SLOTS, &rng, -1, 1);
+	uint16_t *kc = random_halves((size_t)NK * n_ctx * SLOTS, &rng, -1, 1);
+	uint16_t *vc = random_halves((size_t)NK * n_ctx * SLOTS, &rng, -1, 1);
 	float *sentinel = malloc(sizeof(float) * NQ * N);
 	for (size_t i = 0; i < (size_t)NQ * N; i++)
 		sentinel[i] = 7.0f;
@@ -644,28 +646,35 @@ static void test_attention_bad_entries(struct gpu_test *t, uint64_t seed)
 	struct gpu_tensor O1 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, NQ, N, sentinel);
 	struct gpu_tensor O2 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, NQ, N, sentinel);
 	struct gpu_kv_cache kv = {
-		.k = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, N_CTX * SLOTS, kc),
-		.v = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, N_CTX * SLOTS, vc),
-		.n_ctx = N_CTX,
+		.k = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, n_ctx * SLOTS, kc),
+		.v = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, n_ctx * SLOTS, vc),
+		.n_ctx = n_ctx,
 	};
-	const struct seq_desc bad[] = { { 0, 31, 2 }, { 1, 10, 2 }, { 5, 0, 2 } };
-	const struct seq_desc alone[] = { { 0, 0, 2 }, { 1, 10, 2 } };
+	if (split)
+		kv.part = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, N * NH * 16 * (HD + 2), 1, NULL);
+	const uint32_t valid_past = split ? 700 : 10;
+	const struct seq_desc bad[] = { { 0, n_ctx - per + 1, per }, { 1, valid_past, per }, { 5, 0, per } };
+	const struct seq_desc alone[] = { { 0, 0, per }, { 1, valid_past, per } };
 	int32_t *tk1, *sq1, *tk2, *sq2;
 	struct gpu_lm_batch b1 = make_batch(t, bad, 3, &tk1, &sq1);
 	struct gpu_lm_batch b2 = make_batch(t, alone, 2, &tk2, &sq2);
 	b2.n_tok = N;
 	CHECK(gpu_recorder_begin(t->rec) == 0);
 	CHECK(gpu_op_attention(t->rec, "bad entries", &Q, &kv, &b1, HD, &O1) == 0);
+	uint32_t dispatches = gpu_recorder_dispatch_count(t->rec);
 	CHECK(gpu_op_attention(t->rec, "valid one", &Q, &kv, &b2, HD, &O2) == 0);
+	CHECK(gpu_recorder_dispatch_count(t->rec) == 2 * dispatches && dispatches == (split ? 2u : 1u));
 	run(t);
 	float *o1 = malloc(sizeof(float) * NQ * N), *o2 = malloc(sizeof(float) * NQ * N);
 	CHECK(gpu_test_read(t, &O1, o1) == 0 && gpu_test_read(t, &O2, o2) == 0);
-	/* rows 0-1: past the cache; 2-3: valid; 4-5: slot 5 of 2 */
-	CHECK(memcmp(o1, sentinel, sizeof(float) * NQ * 2) == 0);
-	CHECK(memcmp(o1 + 4 * NQ, sentinel, sizeof(float) * NQ * 2) == 0);
-	CHECK(memcmp(o1 + 2 * NQ, o2 + 2 * NQ, sizeof(float) * NQ * 2) == 0);
-	CHECK(memcmp(o1 + 2 * NQ, sentinel, sizeof(float) * NQ * 2) != 0);
-	fprintf(stderr, "attention: sequences past the cache or the slots are skipped\n");
+	/* first sequence's rows: past the cache; second's: valid; third's: slot 5 of 2 */
+	size_t rows = (size_t)NQ * per;
+	CHECK(memcmp(o1, sentinel, sizeof(float) * rows) == 0);
+	CHECK(memcmp(o1 + 2 * rows, sentinel, sizeof(float) * rows) == 0);
+	CHECK(memcmp(o1 + rows, o2 + rows, sizeof(float) * rows) == 0);
+	CHECK(memcmp(o1 + rows, sentinel, sizeof(float) * rows) != 0);
+	fprintf(stderr, "attention%s: sequences past the cache or the slots are skipped\n",
+		split ? " (split over workgroups, merged)" : "");
 	free(q);
 	free(kc);
 	free(vc);
@@ -711,7 +720,8 @@ static void group_attn(void)
 		CHECK(gpu_test_close(&t) == 0);
 	}
 	gpu_test_open(&t, 0);
-	test_attention_bad_entries(&t, 306);
+	test_attention_bad_entries(&t, false, 306);
+	test_attention_bad_entries(&t, true, 310);
 	CHECK(gpu_test_close(&t) == 0);
 }
 
