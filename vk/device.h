@@ -44,6 +44,7 @@ struct gpu_caps {
 	uint32_t vendor_id, device_id;
 	uint32_t subgroup_size;          /* the default subgroup size */
 	bool subgroup_arithmetic;        /* subgroupAdd & co. in compute */
+	bool subgroup_shuffle;           /* subgroupShuffleXor & co. in compute (attention) */
 	bool fp16_arith;                 /* shaderFloat16 */
 	bool int8_arith;                 /* shaderInt8 */
 	bool storage_16bit, storage_8bit;

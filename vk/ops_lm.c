@@ -461,6 +461,10 @@ int gpu_op_attention(struct gpu_recorder *rec, const char *label, const struct g
 		g_warning("%s: attention with head_dim %u (32, 64, 128 or 256 here)", label, hd);
 		return -EINVAL;
 	}
+	if (lpk > 1 && !gpu_device_caps(dev)->subgroup_shuffle) {
+		g_warning("%s: attention needs subgroup shuffles in compute shaders", label);
+		return -ENOTSUP;
+	}
 	if (q->ne[0] % hd || q->ne[1] != n || out->ne[0] != q->ne[0] || out->ne[1] != n ||
 	    n_head % n_kv) {
 		g_warning("%s: attention of q [%u, %u] over a cache of %u kv heads into out [%u, %u] "
