@@ -179,7 +179,8 @@ void main()
 #else
 	const uint n_keys = uint(n_past) + i + 1u;
 	const uint k_begin = min(piece * pc.split_keys, n_keys);
-	const uint k_end = n_split == 1u ? n_keys : min(k_begin + pc.split_keys, n_keys);
+	// the last piece takes whatever is left (split_keys comes from the host's max_keys)
+	const uint k_end = piece + 1u == n_split ? n_keys : min(k_begin + pc.split_keys, n_keys);
 	const uint kv_head = h / pc.group;
 	const uint row0 = uint(slot) * pc.n_ctx;
 	const uint LPK = pc.hd / CHUNK;       // lanes per key: 1, 2, 4 or 8
