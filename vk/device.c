@@ -305,6 +305,8 @@ static int query_caps(struct gpu_device *dev)
 	c->vendor_id = p2.properties.vendorID;
 	c->device_id = p2.properties.deviceID;
 	c->subgroup_size = sg.subgroupSize;
+	c->subgroup_shuffle = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+			      (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
 	c->subgroup_arithmetic = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
 				 (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
 				 /* shuffle-xor: the row sums of shaders/mul_mat_vec.glsl */
@@ -558,6 +560,7 @@ void gpu_device_describe(const struct gpu_device *dev, FILE *f)
 	fprintf(f, "vendor_id: 0x%04x\ndevice_id: 0x%04x\n", c->vendor_id, c->device_id);
 	fprintf(f, "subgroup_size: %u\n", c->subgroup_size);
 	fprintf(f, "subgroup_arithmetic: %s\n", yes(c->subgroup_arithmetic));
+	fprintf(f, "subgroup_shuffle: %s\n", yes(c->subgroup_shuffle));
 	fprintf(f, "fp16_arithmetic: %s\n", yes(c->fp16_arith));
 	fprintf(f, "int8_arithmetic: %s\n", yes(c->int8_arith));
 	fprintf(f, "storage_16bit: %s\nstorage_8bit: %s\n", yes(c->storage_16bit), yes(c->storage_8bit));
@@ -591,6 +594,12 @@ void gpu_device_profile_add(struct gpu_device *dev, const char *label, double ns
 	e->total_ns += ns;
 	if (ns > e->max_ns)
 		e->max_ns = ns;
+}
+
+void gpu_device_profile_reset(struct gpu_device *dev)
+{
+	if (dev->profile_table)
+		g_hash_table_remove_all(dev->profile_table);
 }
 
 static gint by_total_desc(gconstpointer a, gconstpointer b, gpointer table)

@@ -71,6 +71,11 @@
 #include "set_rows_f32.h"
 #include "shortconv_f32.h"
 #include "swiglu_f32.h"
+#include "attention_merge_f32.h"
+#include "attention_q4_0_f32.h"
+#include "attention_q8_0_f32.h"
+#include "rope_qk_norm_q4_0_f32.h"
+#include "rope_qk_norm_q8_0_f32.h"
 #include "vk/push_lm.h"
 
 struct pipe_desc {
@@ -166,6 +171,11 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE_1(GPU_PIPE_MUL_MAT_VEC_FUSED_Q8_0_F32_1, mul_mat_vec_fused_q8_0_f32, gpu_push_mmv_fused, 4),
 	PIPE_1(GPU_PIPE_MUL_MAT_VEC_FUSED_Q4_0_F32_1, mul_mat_vec_fused_q4_0_f32, gpu_push_mmv_fused, 4),
 	PIPE_1(GPU_PIPE_MUL_MAT_VEC_FUSED_Q6_K_F32_1, mul_mat_vec_fused_q6_k_f32, gpu_push_mmv_fused, 4),
+	PIPE(GPU_PIPE_ROPE_QK_NORM_Q8_0_F32, rope_qk_norm_q8_0_f32, gpu_push_rope_qk_norm, 1),
+	PIPE(GPU_PIPE_ROPE_QK_NORM_Q4_0_F32, rope_qk_norm_q4_0_f32, gpu_push_rope_qk_norm, 1),
+	PIPE(GPU_PIPE_ATTENTION_Q8_0_F32, attention_q8_0_f32, gpu_push_attention, 4),
+	PIPE(GPU_PIPE_ATTENTION_Q4_0_F32, attention_q4_0_f32, gpu_push_attention, 4),
+	PIPE(GPU_PIPE_ATTENTION_MERGE_F32, attention_merge_f32, gpu_push_attention, 4),
 };
 
 struct gpu_pipeline {
