@@ -120,7 +120,7 @@ uint32_t captioner_free_slots(const struct captioner *c); /* max_batch − runni
 
 /* 0 when a request with this prompt text fits the context (any frame up to
  * max_width × max_height), -ENOSPC when it is too long, or the tokenizer's
- * error. */
+ * error. Any thread: it reads only what create fixed. */
 int captioner_prompt_check(struct captioner *c, const char *text);
 
 #endif
