@@ -155,15 +155,15 @@ static void submit_frames(struct batcher *b, struct entry **batch, struct captur
 	struct captioner_request req[BATCHER_MAX_BATCH];
 	uint8_t thumbs[BATCHER_MAX_BATCH][BATCHER_THUMB * BATCHER_THUMB];
 	uint32_t who[BATCHER_MAX_BATCH];
-	uint32_t m = 0, skipped[BATCHER_MAX_BATCH], n_skipped = 0, n_bad = 0;
-	bool keep[BATCHER_MAX_BATCH] = { false };
-	uint32_t f = 0;
+	enum { BAD, SKIPPED, SUBMITTED } fate[BATCHER_MAX_BATCH];
+	uint32_t m = 0, n_bad = 0, f = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct entry *e = batch[i];
 		mapped[i] = gst_buffer_map(frames[i].buffer, &maps[i], GST_MAP_READ);
 		const uint32_t ch = frames[i].format == CAPTURE_FORMAT_RGBA ? 4 : 3;
 		if (!mapped[i] || (uint64_t)frames[i].stride_bytes * frames[i].height > maps[i].size ||
 		    (uint64_t)frames[i].width * ch > frames[i].stride_bytes) {
+			fate[i] = BAD;
 			n_bad++;
 			continue;
 		}
@@ -173,7 +173,7 @@ static void submit_frames(struct batcher *b, struct entry **batch, struct captur
 		if (e->threshold > 0) {
 			batcher_thumbnail(vf[i].pixels, vf[i].width, vf[i].height, ch, vf[i].row_stride, thumbs[i]);
 			if (e->has_thumb && batcher_thumbnail_diff(thumbs[i], e->thumb) <= e->threshold) {
-				skipped[n_skipped++] = i;
+				fate[i] = SKIPPED;
 				continue;
 			}
 		}
@@ -185,7 +185,7 @@ static void submit_frames(struct batcher *b, struct entry **batch, struct captur
 		b->flights[f].frame.buffer = NULL;
 		req[m] = (struct captioner_request){ .frame = &vf[i], .prompt = e->prompt, .tag = f };
 		who[m++] = i;
-		keep[i] = true;
+		fate[i] = SUBMITTED;
 		f++;
 	}
 	int ret = m ? captioner_submit(b->p.captioner, req, m) : 0;
@@ -208,15 +208,13 @@ static void submit_frames(struct batcher *b, struct entry **batch, struct captur
 		b->stats.batch_sizes[m]++;
 	}
 	b->stats.run_errors += n_bad + (ret < 0 ? m : 0);
-	for (uint32_t j = 0; j < n_skipped; j++) {
-		batch[skipped[j]]->skipped++;
-		entry_settle(b, batch[skipped[j]]);
-	}
 	for (uint32_t i = 0; i < n; i++) {
-		if (keep[i] && ret == 0)
-			continue;
 		struct entry *e = batch[i];
-		if (keep[i] && !e->warned) {
+		if (fate[i] == SUBMITTED && ret == 0)
+			continue; /* settled when its caption is taken */
+		if (fate[i] == SKIPPED)
+			e->skipped++;
+		if (fate[i] == SUBMITTED && !e->warned) {
 			g_warning("inference: stream %s: a frame could not be submitted (%s)", e->name, g_strerror(-ret));
 			e->warned = true;
 		}

@@ -9,10 +9,14 @@
  *        │  the pipeline owns the buffer until the swap; then the slot does
  *        ▼
  *   inference thread (one, daemon/batcher)
- *     takes every due stream's frame (ownership passes to it), waits at most
- *     max_wait_ms for more, up to max_batch; vision encoder + projector in
- *     one submit, prefill + batched decode (vk/captioner); pings the systemd
- *     watchdog between batches. Frames are released after the batch.
+ *     takes every due stream's frame (ownership passes to it) up to the
+ *     captioner's free sequence slots (waits at most max_wait_ms for more
+ *     only while nothing decodes); scene-change gate (skipped frames are
+ *     released); vision encoder + projector in one submit and one prefill
+ *     step for the new frames, whose buffers are then released; the new
+ *     sequences join the running decode (vk/captioner streaming API); one
+ *     decode step of all of them per pass; each caption leaves as soon as its
+ *     sequence ends. Pings the systemd watchdog every pass.
  *        │  only caption text leaves this thread:
  *        ├──► publisher inbox (≤ 1024 lines, oldest dropped) ──┐
  *        └──► g_main_context_invoke (overlay, WebVTT) ─────────┤
@@ -29,7 +33,7 @@
  *   (cached in $CACHE_DIRECTORY), staging → captioner (model loaded) →
  *   publisher (socket listens) → inference thread → streams (pipelines
  *   built) → signal sources → READY=1.
- * Teardown in exact reverse; the inference thread finishes its batch first,
+ * Teardown in exact reverse; the inference thread finishes its running sequences first,
  * so captions in flight are published before the socket closes.
  */
 #include <errno.h>
