@@ -7,6 +7,7 @@ per run. Speed is measured here, never asserted.
 
 usage: bench/daemon.py CAPTIOND LM.gguf MMPROJ.gguf [--streams 1,4,16] [--size 512]
                        [--tokens 32] [--seconds 20] [--modes on,off] [--startup cold,warm]
+                       [--sampling model|greedy]
 
 Start-up (issue 5: the first caption no slower than 2x steady state): one
 stream, the daemon started with an empty pipeline cache (cold: our
@@ -55,7 +56,8 @@ def cpu_s(pid):
 
 
 def config(args, sock, n, batching):
-    cfg = [f"model:\n  path: {args.lm}\n  mmproj_path: {args.mmproj}\n  max_new_tokens: {args.tokens}\n",
+    cfg = [f"model:\n  path: {args.lm}\n  mmproj_path: {args.mmproj}\n  max_new_tokens: {args.tokens}\n"
+           f"  sampling: {args.sampling}\n",
            f"capture:\n  width: {args.size}\n  height: {args.size}\n",
            f"batching:\n  max_batch: {64 if batching else 1}\n  max_wait_ms: 20\n",
            f"socket:\n  path: {sock}\n  queue_max_lines: 65536\n", "streams:\n"]
@@ -105,7 +107,7 @@ def startup(args, tmp, state):
            "__GL_SHADER_DISK_CACHE_SKIP_CLEANUP": "1"}
     t0 = time.monotonic()
     p, log = launch(args, tmp, f"startup-{state}", config(args, sock, 1, True), env)
-    out = {"run": "startup", "cache": state, "size": args.size, "tokens_max": args.tokens}
+    out = {"run": "startup", "cache": state, "size": args.size, "tokens_max": args.tokens, "sampling": args.sampling}
     try:
         while not os.path.exists(sock):
             if p.poll() is not None or time.monotonic() - t0 > 300:
@@ -214,6 +216,7 @@ def one(args, tmp, n, batching):
         s.close()
         steps = stats.get("decode_steps", 0)
         return {"run": "load", "streams": n, "batching": batching, "size": args.size, "tokens_max": args.tokens,
+                "sampling": args.sampling,
                 "startup_s": round(startup_s, 2), "seconds": round(el, 2),
                 "captions_per_s": round(caps / el, 3), "latency_p50_ms": pct(lat, 50),
                 "latency_p95_ms": pct(lat, 95), "tokens_mean": round(sum(toks) / len(toks), 2) if toks else None,
@@ -236,6 +239,9 @@ def main():
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--modes", default="on,off")
+    ap.add_argument("--sampling", default="model", choices=["model", "greedy"],
+                    help="model: T 0.1, min_p 0.15, penalty 1.05 on the host (the default config); "
+                         "greedy: argmax on the GPU")
     ap.add_argument("--startup", default="cold,warm", help="cache states to time start-up with ('' for none)")
     ap.add_argument("--startup-seconds", type=float, default=10)
     args = ap.parse_args()

@@ -116,6 +116,24 @@ static int64_t earliest_due(struct batcher *b, int64_t now)
 	return t;
 }
 
+/* Under the lock, while a decode runs: join the due streams now, or let
+ * them gather (in their slots, where a newer frame still replaces an older
+ * one) until they fill every free slot or the longest overdue has waited
+ * max_wait_ms. One encode + prefill of k frames costs far less than k. */
+static bool join_now(struct batcher *b, int64_t now, uint32_t room)
+{
+	uint32_t n_due = 0;
+	int64_t oldest = now;
+	for (guint i = 0; i < b->entries->len; i++) {
+		const struct entry *e = g_ptr_array_index(b->entries, i);
+		if (!e->in_flight && now >= e->next_due_us) {
+			n_due++;
+			oldest = MIN(oldest, e->next_due_us);
+		}
+	}
+	return n_due >= room || (n_due > 0 && now - oldest >= (int64_t)b->p.max_wait_ms * 1000);
+}
+
 void batcher_thumbnail(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t channels,
 		       uint32_t row_stride, uint8_t thumb[BATCHER_THUMB * BATCHER_THUMB])
 {
@@ -279,7 +297,7 @@ static gpointer thread_main(gpointer data)
 		if (b->stop && running == 0)
 			break;
 		const uint32_t room = b->stop ? 0 : MIN(captioner_free_slots(cap), b->p.max_batch);
-		uint32_t n = room ? gather(b, now, batch, frames, 0, room) : 0;
+		uint32_t n = room && (running == 0 || join_now(b, now, room)) ? gather(b, now, batch, frames, 0, room) : 0;
 		if (n == 0 && running == 0) {
 			g_cond_wait_until(&b->wake, &b->lock, earliest_due(b, now));
 			continue;

@@ -7,9 +7,12 @@
  *      after its previous frame was taken) and whose slot holds a frame
  *      (pipeline/capture.h: latest frame wins, a replaced frame is counted
  *      there as dropped, nothing queues), the longest overdue first, up to
- *      the captioner's free slots. When nothing is decoding it waits at most
- *      max_wait_ms for more due streams (one encode of k frames costs far
- *      less than k encodes); while a decode runs it waits for nothing.
+ *      the captioner's free slots. One encode of k frames costs far less
+ *      than k encodes, so it waits at most max_wait_ms for more: when
+ *      nothing decodes, for more due streams once one has a frame; while a
+ *      decode runs, the due streams join when they fill every free slot or
+ *      the longest overdue has waited max_wait_ms (their frames stay in
+ *      their slots meanwhile, so the newest is taken).
  *   2. gate (optional, per stream): a frame whose picture changed less than
  *      the stream's scene_change_threshold since its last captioned frame is
  *      released uncaptioned and counted (skipped_unchanged).
@@ -18,8 +21,9 @@
  *      sequences join the running decode.
  *   4. step: one decode step of every running sequence.
  *   5. take: every caption that finished (EOS or max tokens) goes to done().
- * So a frame that becomes due while others decode starts within one decode
- * step, not when the whole previous batch has finished.
+ * So a frame that becomes due while others decode starts within
+ * max_wait_ms (plus one decode step), not when the whole previous batch
+ * has finished.
  *
  * The gate runs on the CPU, on this thread: the frame is already in host
  * memory (GStreamer's buffer), the measure reads a 16×16 grid of 4×4-pixel
