@@ -587,11 +587,13 @@ def case_prompts(exe, ctl, tmp):
 
 def case_scene(exe, ctl, tmp):
     """The scene-change gate: a static pattern is captioned once and then
-    skipped (counted in STATS); a scrolling one is captioned every time it
-    is due; a static stream with the gate off (its own threshold 0 over the
+    skipped (counted in STATS); a changing one (snow) is captioned every
+    time it is due; a static stream with the gate off (its own threshold 0 over the
     global one) is captioned every time too."""
     still = f"videotestsrc pattern=smpte ! {caps()}"
-    moving = f"videotestsrc pattern=smpte horizontal-speed=8 ! {caps()}"
+    # snow: every frame new; a scrolling pattern would repeat itself (smpte
+    # scrolled by 8 px is the same picture every 16 frames).
+    moving = f"videotestsrc pattern=snow ! {caps()}"
     streams = [("still", still, 200), ("moving", moving, 200), ("always", still, 200,
                                                                 {"scene_change_threshold": 0})]
     d = Daemon(exe, tmp, config_text(tmp, streams).replace("  max_wait_ms: 20\n",
