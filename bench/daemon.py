@@ -18,7 +18,9 @@ caption's frame-to-caption latency, the steady-state p50 of the captions
 after it (--startup-seconds) and their ratio.
 
 Each load run reports the daemon's CPU use (user + system time over the
-measured window, /proc/PID/stat) as daemon_cpu_cores (1.0 = one core busy)
+measured window, /proc/PID/stat) as daemon_cpu_cores (1.0 = one core busy),
+split by thread (inference; capture = GStreamer's streaming threads, which
+here include generating the test pattern; other)
 and the batching it did (STATS: frames encoded per submit, sequences per
 decode step).
 
@@ -53,6 +55,33 @@ def cpu_s(pid):
         parts = f.read().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return (int(parts[11]) + int(parts[12])) / tick
+
+
+def cpu_threads(pid):
+    """CPU seconds per thread group: the inference thread, GStreamer's
+    streaming threads (capture: the test sources themselves), the rest (main
+    loop, Vulkan driver threads)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"inference": 0.0, "capture": 0.0, "other": 0.0}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        parts = text.rsplit(")", 1)[1].split()
+        t = (int(parts[11]) + int(parts[12])) / tick
+        # GStreamer names its streaming threads "element:pad" (cut to 15
+        # bytes: "videotestsrc0:s"); Mesa's cache thread is "NAME:disk$0".
+        gst = ":" in comm and "$" not in comm
+        key = "inference" if comm == "inference" else "capture" if gst else "other"
+        out[key] += t
+    return out
 
 
 def config(args, sock, n, batching):
@@ -174,7 +203,7 @@ def one(args, tmp, n, batching):
         while True:
             now = time.monotonic()
             if phase == "warm" and (len(seen) == n or now > warm_end):
-                phase, t_meas, c0 = "measure", now, cpu_s(p.pid)
+                phase, t_meas, c0, th0 = "measure", now, cpu_s(p.pid), cpu_threads(p.pid)
             if phase == "measure" and now - t_meas >= args.seconds:
                 break
             r, _, _ = select.select([s], [], [], 0.2)
@@ -197,6 +226,7 @@ def one(args, tmp, n, batching):
                     toks.append(m["tokens"])
         el = time.monotonic() - t_meas
         cpu = cpu_s(p.pid) - c0
+        th1 = cpu_threads(p.pid)
         s.sendall(b'{"class":"POLL"}\n')
         stats = {}
         end = time.monotonic() + 5
@@ -223,6 +253,7 @@ def one(args, tmp, n, batching):
                 "batch_mean": round(sum(k * v for k, v in sizes.items()) / nb, 2) if nb else None,
                 "decode_rows_mean": round(stats.get("decode_rows", 0) / steps, 2) if steps else None,
                 "daemon_cpu_cores": round(cpu / el, 3),
+                "cpu_cores_by_thread": {k: round((th1[k] - th0[k]) / el, 3) for k in th0},
                 "frames_dropped": sum(x.get("frames_dropped", 0) for x in stats.get("streams", [])),
                 "errors": stats.get("batch_errors")}
     finally:
