@@ -69,6 +69,8 @@ static bool golden_frame(const struct gguf_file *g, uint32_t b, uint8_t **pix, s
 
 static const char *own_prompt;  /* open_captioner: instead of the golden's prompt */
 static uint32_t max_prompt_tokens;
+static uint32_t sample_threads;
+static bool model_sampling;     /* the model's sampling instead of greedy */
 
 static struct captioner *open_captioner(struct gpu_test *t, const char *tool, const struct gguf_file *g,
 					uint32_t n_seq, uint32_t max_w, uint32_t max_h, bool logits,
@@ -86,10 +88,16 @@ static struct captioner *open_captioner(struct gpu_test *t, const char *tool, co
 		captioner_config_default(&cfg);
 		cfg.prompt = own_prompt ? own_prompt : prompt;
 		cfg.max_prompt_tokens = max_prompt_tokens;
+		cfg.sample_threads = sample_threads;
 		cfg.sampling = (struct sampler_params){ .temperature = 0.0f, .repetition_penalty = 1.0f };
 		cfg.max_tokens = 24;
 		cfg.stop_on_eos = false;
 		cfg.max_batch = n_seq;
+		if (model_sampling) {
+			struct captioner_config d;
+			captioner_config_default(&d);
+			cfg.sampling = d.sampling;
+		}
 		cfg.max_width = max_w;
 		cfg.max_height = max_h;
 		cfg.prompt_logits = logits;
@@ -269,6 +277,31 @@ static void run_join(struct gpu_test *t, const char *tool, const char *file)
 		CHECKF(same_tokens(&mixed[1], &own), "the own-prompt caption differs from that prompt's captioner");
 		CHECKF(mixed[1].n_prompt != alone[1].n_prompt, "the own prompt was used (%u positions vs %u)",
 		       mixed[1].n_prompt, alone[1].n_prompt);
+	}
+	/* host sampling (the model's T / min_p / penalty) of 8 rows on 4 threads
+	 * gives the tokens it gives on one */
+	{
+		struct captioner *cs[2] = { NULL, NULL };
+		struct vision_frame f8[8];
+		struct caption c8[2][8];
+		memset(c8, 0, sizeof c8);
+		for (uint32_t i = 0; i < 8; i++)
+			f8[i] = fr[i % 2];
+		for (uint32_t v = 0; v < 2; v++) {
+			sample_threads = v ? 4 : 1;
+			model_sampling = true;
+			cs[v] = open_captioner(t, tool, g, 8, mw, mh, false, NULL, NULL);
+			model_sampling = false;
+			sample_threads = 0;
+			CHECK(cs[v] && captioner_run(cs[v], f8, 8, c8[v]) == 0);
+		}
+		for (uint32_t i = 0; i < 8; i++) {
+			CHECKF(same_tokens(&c8[0][i], &c8[1][i]), "sampled seq %u: 4 sampling threads differ from 1", i);
+			caption_clear(&c8[0][i]);
+			caption_clear(&c8[1][i]);
+		}
+		captioner_destroy(cs[0]);
+		captioner_destroy(cs[1]);
 	}
 	/* captioner_run refuses while streamed sequences run */
 	const struct captioner_request rq = { .frame = &fr[0] };

@@ -42,10 +42,18 @@ struct captioner {
 	int32_t *next;             /* [max_batch] */
 	uint32_t *order;           /* [max_batch]: running k in step order */
 	GQueue done;               /* struct run_done *, finished, not yet taken */
-	bool device_argmax;
+	bool device_argmax;        /* greedy without penalty: the LM step's argmax, no logits read back */
+	/* Host sampling of a decode step's rows on several threads: a row is
+	 * a pass or three over n_vocab logits (~0.1 ms at 65 k), so 64 rows
+	 * would hold the step up for longer than the GPU takes. Rows are
+	 * independent (sampler k, bitmap k, logits row a). */
+	GThreadPool *pool;         /* NULL: on the calling thread */
+	GMutex pick_lock;
+	GCond pick_done;
+	uint32_t pick_pending, pick_n, pick_parts;
 	struct image_plan big;     /* the largest frame's plan */
 	uint32_t pmax_positions;   /* image positions of the largest block */
-	uint32_t prompt_max;       /* longest prompt (positions) the context holds */        /* greedy without penalty: the LM step's argmax, no logits read back */
+	uint32_t prompt_max;       /* longest prompt (positions) the context holds */
 };
 
 /* A running sequence (one LM slot). */
@@ -62,6 +70,8 @@ struct run_done {
 	int status;                /* 0, or the error that ended the sequence */
 	struct caption cap;
 };
+
+static void pick_task(gpointer data, gpointer user);
 
 void captioner_config_default(struct captioner_config *cfg)
 {
@@ -124,6 +134,8 @@ int captioner_create(struct gpu_device *dev, const struct gpu_pipelines *pipes,
 	}
 	struct captioner *c = g_new0(struct captioner, 1);
 	g_queue_init(&c->done);
+	g_mutex_init(&c->pick_lock);
+	g_cond_init(&c->pick_done);
 	c->cfg = *cfg;
 	c->prompt = g_strdup(cfg->prompt ? cfg->prompt : DEFAULT_PROMPT);
 	c->cfg.prompt = c->prompt;
@@ -250,6 +262,13 @@ int captioner_create(struct gpu_device *dev, const struct gpu_pipelines *pipes,
 	c->order = g_new0(uint32_t, cfg->max_batch);
 	c->device_argmax = cfg->sampling.temperature <= 0.0f && cfg->sampling.repetition_penalty == 1.0f &&
 			   !cfg->prompt_logits;
+	{
+		const guint cpus = g_get_num_processors();
+		const uint32_t threads = cfg->sample_threads ? MIN(cfg->sample_threads, 16u)
+					 : cfg->max_batch >= 8 ? MAX(1u, MIN(cpus / 2, 4u)) : 1;
+		if (!c->device_argmax && threads > 1)
+			c->pool = g_thread_pool_new(pick_task, c, (gint)threads - 1, TRUE, NULL);
+	}
 	g_array_free(ids, TRUE);
 	gguf_file_destroy(lf);
 	gguf_file_destroy(mf);
@@ -269,6 +288,10 @@ void captioner_destroy(struct captioner *c)
 {
 	if (!c)
 		return;
+	if (c->pool)
+		g_thread_pool_free(c->pool, FALSE, TRUE);
+	g_mutex_clear(&c->pick_lock);
+	g_cond_clear(&c->pick_done);
 	if (c->seqs)
 		for (uint32_t k = 0; k < c->cfg.max_batch; k++)
 			seq_finish(c, k, -ECANCELED, false);
@@ -337,6 +360,41 @@ static int32_t pick(struct captioner *c, uint32_t k, float *logits)
 	if (id >= 0)
 		sampler_bitmap_set(bits, c->n_vocab, id);
 	return id;
+}
+
+/* Part `part` of pick_parts of the step's rows: next[a] for each. */
+static void pick_rows(struct captioner *c, uint32_t part)
+{
+	const uint32_t a0 = c->pick_n * part / c->pick_parts, a1 = c->pick_n * (part + 1) / c->pick_parts;
+	for (uint32_t a = a0; a < a1; a++)
+		c->next[a] = pick(c, c->order[a], c->logits + (size_t)a * c->n_vocab);
+}
+
+static void pick_task(gpointer data, gpointer user)
+{
+	struct captioner *c = user;
+	pick_rows(c, GPOINTER_TO_UINT(data) - 1);
+	g_mutex_lock(&c->pick_lock);
+	if (--c->pick_pending == 0)
+		g_cond_signal(&c->pick_done);
+	g_mutex_unlock(&c->pick_lock);
+}
+
+/* next[a] for the step's n rows (order[a] their slots), on the pool's
+ * threads and this one when there are enough rows to share. */
+static void pick_step(struct captioner *c, uint32_t n)
+{
+	const uint32_t threads = c->pool ? (uint32_t)g_thread_pool_get_max_threads(c->pool) + 1 : 1;
+	c->pick_n = n;
+	c->pick_parts = MAX(1u, MIN(threads, n / 4));
+	c->pick_pending = c->pick_parts - 1;
+	for (uint32_t p = 1; p < c->pick_parts; p++)
+		g_thread_pool_push(c->pool, GUINT_TO_POINTER(p + 1), NULL);
+	pick_rows(c, 0);
+	g_mutex_lock(&c->pick_lock);
+	while (c->pick_pending)
+		g_cond_wait(&c->pick_done, &c->pick_lock);
+	g_mutex_unlock(&c->pick_lock);
 }
 
 /* Free slot k; keep: its caption (or status) goes to the done queue. */
@@ -491,7 +549,6 @@ out:
 
 int captioner_step(struct captioner *c)
 {
-	const uint32_t V = c->n_vocab;
 	uint32_t n = 0;
 	for (uint32_t k = 0; k < c->cfg.max_batch; k++) {
 		struct run_seq *r = &c->seqs[k];
@@ -512,10 +569,10 @@ int captioner_step(struct captioner *c)
 			seq_finish(c, c->order[a], ret, true);
 		return ret;
 	}
-	for (uint32_t a = 0; a < n; a++) {
-		const uint32_t k = c->order[a];
-		seq_advance(c, k, c->device_argmax ? c->next[a] : pick(c, k, c->logits + (size_t)a * V));
-	}
+	if (!c->device_argmax)
+		pick_step(c, n);
+	for (uint32_t a = 0; a < n; a++)
+		seq_advance(c, c->order[a], c->next[a]);
 	return 0;
 }
 

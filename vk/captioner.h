@@ -59,6 +59,9 @@ struct captioner_config {
 	bool prompt_logits;            /* keep every prompt position's logits (tests) */
 	uint32_t max_prompt_tokens;    /* room for a request's own prompt text of this many
 					* tokens (0: as long as prompt's) */
+	uint32_t sample_threads;       /* threads sampling a decode step's rows on the host (not
+					* for greedy without penalty); 0: half the CPUs, at most 4,
+					* from max_batch 8 on. The tokens do not depend on it. */
 };
 
 /* Liquid AI's recommended settings (spec §7.1), 64 tokens, 1 frame of 1920×1080. */
