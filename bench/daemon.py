@@ -128,10 +128,10 @@ def startup(args, tmp, state):
     """First caption after start-up with a cold or warm pipeline cache."""
     sock = f"{tmp}/s.sock"
     cache, drv = f"{tmp}/cache", f"{tmp}/driver-cache"
-    if state == "cold":
-        for d in (cache, drv):
+    for d in (cache, drv):
+        if state == "cold":
             subprocess.run(["rm", "-rf", d])
-            os.makedirs(d)
+        os.makedirs(d, exist_ok=True)
     env = {"CACHE_DIRECTORY": cache, "MESA_SHADER_CACHE_DIR": drv, "__GL_SHADER_DISK_CACHE_PATH": drv,
            "__GL_SHADER_DISK_CACHE_SKIP_CLEANUP": "1"}
     t0 = time.monotonic()
