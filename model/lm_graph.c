@@ -19,6 +19,8 @@ struct lm_layer {
 	struct lm_tensor attn_norm, ffn_norm, ffn_gate, ffn_up, ffn_down;
 	struct lm_tensor conv_in, conv_w, conv_out;        /* conv layers */
 	struct lm_tensor wq, wk, wv, wo, q_norm, k_norm;   /* attention layers */
+	struct lm_tensor wqkv; /* wq | wk | wv as one [d, nq + 2·nk] when adjacent in memory */
+	bool has_wqkv;
 };
 
 struct lm_model {
@@ -41,7 +43,8 @@ struct lm_seq {
 
 /* Activations, [width, max_rows] F32 each (logit rows: [.., max_logit_rows]). */
 struct lm_acts {
-	struct lm_tensor x, xb, y, z, q, k, v, o, g, u, sel;
+	struct lm_tensor x, xb, y, z, qkv, q, k, v, o, g, u, sel; /* q, k, v: views of qkv */
+	struct lm_tensor logits_dev; /* device-local logits when only the argmax is read */
 	struct lm_tensor ids, img_pos, toks, seqs, out_idx, img; /* upload */
 	struct lm_tensor logits, next;                            /* readback */
 };
@@ -202,6 +205,18 @@ int lm_model_create(const struct lm_backend *be, const struct gguf_file *f, stru
 				&m->weights, &m->weight_bytes, err, err_size);
 	if (ret < 0)
 		goto fail;
+	/* q, k and v projections are placed back to back in file order: one
+	 * matrix of nq + 2·nk rows then, one product instead of three. */
+	for (uint32_t i = 0; i < m->hp.n_layer; i++) {
+		struct lm_layer *L = &m->layers[i];
+		if (!m->hp.is_attention[i] || L->wk.type != L->wq.type || L->wv.type != L->wq.type ||
+		    L->wk.offset != L->wq.offset + t_bytes(&L->wq) ||
+		    L->wv.offset != L->wk.offset + t_bytes(&L->wk))
+			continue;
+		L->wqkv = L->wq;
+		L->wqkv.ne[1] = L->wq.ne[1] + L->wk.ne[1] + L->wv.ne[1];
+		L->has_wqkv = true;
+	}
 	g_free(specs);
 	*out = m;
 	return 0;
@@ -241,6 +256,7 @@ struct lm_graph {
 	uint32_t n_img;   /* image-slot rows this step */
 	uint32_t n_out;   /* rows that want logits */
 	bool want_next;   /* device argmax of the logit rows */
+	bool want_logits; /* logits read back (else, with want_next, kept on the device) */
 	uint32_t fuse;    /* LM_FUSE_* made this step (0: the plain ops) */
 	char label[96];
 };
@@ -294,8 +310,14 @@ static int attn_block(struct lm_graph *G, uint32_t il)
 	uint32_t T = G->batch.n_tok;
 	struct lm_tensor xb = rows_of(&a->xb, 0, T), x = rows_of(&a->x, 0, T);
 	struct lm_tensor q = rows_of(&a->q, 0, T), k = rows_of(&a->k, 0, T), v = rows_of(&a->v, 0, T);
-	struct lm_tensor o = rows_of(&a->o, 0, T);
-	if (G->fuse & LM_FUSE_NORM) { /* operator_norm folded into each projection */
+	struct lm_tensor o = rows_of(&a->o, 0, T), qkv = rows_of(&a->qkv, 0, T);
+	if (L->has_wqkv) { /* q, k, v as one product into their shared rows */
+		if (G->fuse & LM_FUSE_NORM)
+			TRY(fused(G, lbl(G, il, "self_attn.qkv_proj"), &L->wqkv, &x, &L->attn_norm, NULL,
+				  NULL, &qkv));
+		else
+			TRY(be->mul_mat(be->ctx, lbl(G, il, "self_attn.qkv_proj"), &L->wqkv, &xb, &qkv));
+	} else if (G->fuse & LM_FUSE_NORM) { /* operator_norm folded into each projection */
 		TRY(fused(G, lbl(G, il, "self_attn.q_proj"), &L->wq, &x, &L->attn_norm, NULL, NULL, &q));
 		TRY(fused(G, lbl(G, il, "self_attn.k_proj"), &L->wk, &x, &L->attn_norm, NULL, NULL, &k));
 		TRY(fused(G, lbl(G, il, "self_attn.v_proj"), &L->wv, &x, &L->attn_norm, NULL, NULL, &v));
@@ -371,8 +393,12 @@ static int lm_forward(struct lm_graph *G)
 	}
 	/* Only the rows that want logits go through the final norm and head. */
 	struct lm_tensor out_idx = ints(&a->out_idx, G->n_out), sel = rows_of(&a->sel, 0, G->n_out);
-	struct lm_tensor logits = rows_of(&a->logits, 0, G->n_out);
-	TRY(be->get_rows(be->ctx, LM_PREFIX "logit_rows", &x, &out_idx, &sel)); /* [d, n_out] */
+	bool dev = G->want_next && !G->want_logits;
+	struct lm_tensor logits = rows_of(dev ? &a->logits_dev : &a->logits, 0, G->n_out);
+	if (G->n_out == T) /* every row (decode): the head reads x itself */
+		sel = x;
+	else
+		TRY(be->get_rows(be->ctx, LM_PREFIX "logit_rows", &x, &out_idx, &sel)); /* [d, n_out] */
 	if (G->fuse & LM_FUSE_NORM) { /* embedding_norm folded into the head */
 		TRY(fused(G, "lm_head", &G->m->tok_embd, &sel, &G->m->final_norm, NULL, NULL, &logits));
 	} else {
@@ -428,13 +454,18 @@ int lm_ctx_create(struct lm_model *m, uint32_t n_slots, uint32_t n_ctx, uint32_t
 		a->xb = place(c->scratch, &cur, TENSOR_F32, d, T);
 		a->y = place(c->scratch, &cur, TENSOR_F32, d, T);
 		a->z = place(c->scratch, &cur, TENSOR_F32, 3 * d, T);
-		a->q = place(c->scratch, &cur, TENSOR_F32, nq, T);
-		a->k = place(c->scratch, &cur, TENSOR_F32, nk, T);
-		a->v = place(c->scratch, &cur, TENSOR_F32, nk, T);
+		a->qkv = place(c->scratch, &cur, TENSOR_F32, nq + 2 * nk, T);
+		a->q = a->k = a->v = a->qkv; /* [q | k | v] per row */
+		a->q.ne[0] = nq;
+		a->k.ne[0] = a->v.ne[0] = nk;
+		a->q.row_stride = a->k.row_stride = a->v.row_stride = (uint64_t)(nq + 2 * nk) * 4;
+		a->k.offset += (uint64_t)nq * 4;
+		a->v.offset += (uint64_t)(nq + nk) * 4;
 		a->o = place(c->scratch, &cur, TENSOR_F32, nq, T);
 		a->g = place(c->scratch, &cur, TENSOR_F32, hp->d_ff, T);
 		a->u = place(c->scratch, &cur, TENSOR_F32, hp->d_ff, T);
 		a->sel = place(c->scratch, &cur, TENSOR_F32, d, Lr);
+		a->logits_dev = place(c->scratch, &cur, TENSOR_F32, hp->n_vocab, Lr);
 		c->scratch_bytes = cur;
 		cur = 0;
 		a->ids = place(c->upload, &cur, LM_TYPE_I32, T, 1);
@@ -623,7 +654,8 @@ int lm_ctx_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, floa
 	for (uint32_t i = 0; i < n_in; i++)
 		if (in[i].seq)
 			in[i].seq->busy = false;
-	struct lm_graph G = { .be = be, .m = m, .c = c, .want_next = next && be->argmax };
+	struct lm_graph G = { .be = be, .m = m, .c = c, .want_next = next && be->argmax,
+			      .want_logits = logits != NULL };
 	int ret = build_step(c, in, n_in, &G);
 	if (ret < 0)
 		goto out;

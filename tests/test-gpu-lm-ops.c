@@ -726,6 +726,42 @@ static void test_sample(struct gpu_test *t, uint64_t seed)
 	free(ref);
 }
 
+/* argmax on rows that are not vec4-aligned (the scalar path of sample.comp)
+ * and on rows whose stride is but whose length is not (vec4 path, then a
+ * scalar tail): planted maxima in the tail, a tie (first wins), at id 0,
+ * and a flat row. */
+static void test_argmax_shapes(struct gpu_test *t, uint32_t n_vocab, uint32_t stride, uint64_t seed)
+{
+	enum { NS = 4 };
+	uint64_t rng = seed;
+	float *z = random_floats((size_t)stride * NS, &rng, -10, 10);
+	z[n_vocab - 1] = 50;                              /* row 0: the last id */
+	z[(size_t)stride + 3] = z[(size_t)stride + n_vocab - 2] = 50; /* row 1: tie */
+	z[(size_t)2 * stride] = 50;                       /* row 2: id 0 */
+	for (uint32_t i = 0; i < stride; i++)
+		z[(size_t)3 * stride + i] = 2.5f;         /* row 3: flat */
+	struct gpu_tensor Z = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, stride, NS, z);
+	Z.ne[0] = n_vocab;
+	Z.row_stride = (uint64_t)stride * 4;
+	int32_t zero[NS] = { 0 }, ids[NS];
+	struct gpu_i32s I = ints(t, GPU_MEM_READBACK, zero, NS);
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_argmax(t->rec, "sampler.argmax", &Z, &I) == 0);
+	run(t);
+	read_ints(t, &I, ids);
+	for (int j = 0; j < NS; j++) {
+		int32_t want = 0;
+		for (uint32_t v = 1; v < n_vocab; v++)
+			if (z[(size_t)stride * j + v] > z[(size_t)stride * j + (uint32_t)want])
+				want = (int32_t)v;
+		CHECKF(ids[j] == want, "argmax [%u of %u] row %d: %d, want %d", n_vocab, stride, j,
+		       ids[j], want);
+	}
+	fprintf(stderr, "argmax [%u, %d] (row stride %u): ids %d %d %d %d\n", n_vocab, NS, stride,
+		ids[0], ids[1], ids[2], ids[3]);
+	free(z);
+}
+
 static void group_ffn_sample(void)
 {
 	struct gpu_test t;
@@ -735,6 +771,9 @@ static void group_ffn_sample(void)
 	test_swiglu(&t, 2, true, true, 403);
 	test_swiglu(&t, 5, false, true, 404);
 	test_sample(&t, 405);
+	test_argmax_shapes(&t, 1003, 1003, 406); /* scalar loads */
+	test_argmax_shapes(&t, 1001, 1004, 407); /* vec4 loads, 1 tail element */
+	test_argmax_shapes(&t, 40003, 40004, 408);
 	CHECK(gpu_test_close(&t) == 0);
 }
 

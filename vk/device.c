@@ -306,7 +306,9 @@ static int query_caps(struct gpu_device *dev)
 	c->device_id = p2.properties.deviceID;
 	c->subgroup_size = sg.subgroupSize;
 	c->subgroup_arithmetic = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
-				 (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+				 (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
+				 /* shuffle-xor: the row sums of shaders/mul_mat_vec.glsl */
+				 (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
 	c->max_shared_bytes = l->maxComputeSharedMemorySize;
 	c->max_storage_range = l->maxStorageBufferRange;
 	c->storage_align = (uint32_t)l->minStorageBufferOffsetAlignment;
@@ -358,6 +360,7 @@ static int query_caps(struct gpu_device *dev)
 	if (c->api_version >= VK_API_VERSION_1_2)
 		vkGetPhysicalDeviceFeatures2(pd, &f2);
 	c->fp16_arith = f12.shaderFloat16;
+	c->int16_arith = f2.features.shaderInt16;
 	c->int8_arith = f12.shaderInt8;
 	c->storage_16bit = f11.storageBuffer16BitAccess;
 	c->storage_8bit = f12.storageBuffer8BitAccess;
@@ -438,6 +441,9 @@ static int create_logical(struct gpu_device *dev)
 	VkPhysicalDeviceFeatures2 f2 = {
 		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
 		.pNext = &f11,
+		/* 16-bit weight loads (16-bit storage) may make glslang declare
+		 * the Int16 capability; enable it wherever the device has it. */
+		.features.shaderInt16 = dev->caps.int16_arith,
 	};
 	/* mul_mat's tensor-core kernel (vk/ops_matmul.c) needs the NV extension. */
 	VkPhysicalDeviceCooperativeMatrixFeaturesNV cmnv = {

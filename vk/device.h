@@ -46,6 +46,7 @@ struct gpu_caps {
 	bool subgroup_arithmetic;        /* subgroupAdd & co. in compute */
 	bool fp16_arith;                 /* shaderFloat16 */
 	bool int8_arith;                 /* shaderInt8 */
+	bool int16_arith;                /* shaderInt16 */
 	bool storage_16bit, storage_8bit;
 	bool int8_dot;                   /* shaderIntegerDotProduct */
 	bool int8_dot_accelerated;       /* packed 4x8-bit signed, accelerated */

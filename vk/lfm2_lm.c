@@ -23,21 +23,22 @@ struct gpu_lm {
 
 
 
-/* Decode-sized batches take the matrix-vector kernels (GPU_MMV_MAX_COLS
- * vectors per workgroup, the whole weight pass repeated per group of them, so
- * their time grows with ceil(n / 4)); larger ones (prefill) the tiled
+/* Decode-sized batches take the matrix-vector kernels (up to
+ * GPU_MMV_MAX_COLS vectors per workgroup, the row's weights read from memory
+ * for the first and from L1 for the others); larger ones (prefill) the tiled
  * matrix-matrix kernel, whose time hardly moves below 32 rows. 450m Q4_0 on
- * the H200, ms per decode step, mat-vec / mat-mat: 16 rows 13.9 / 18.6,
- * 32 rows 26.2 / 19.0. CAPTIOND_MMV_MAX_COLS overrides it (0: the
- * matrix-matrix kernel and the plain ops for every step). */
-#define MMV_MAX_COLS_DEFAULT 16
+ * the H100, ms per decode step, mat-vec / mat-mat: 4 rows 3.0 / 6.5, 16 rows
+ * 9.5 / 6.6, 32 rows 14.3 / 7.0 (bench/results/2026-11-21-h100-matvec); 8
+ * lies between the measured points. CAPTIOND_MMV_MAX_COLS overrides it (0:
+ * the matrix-matrix kernel and the plain ops for every step). */
+#define MMV_MAX_COLS_DEFAULT 8
 
-/* The fusions that paid on the H200 (µs per call, plain → fused):
- * ffn_norm + w1 + w3 + SwiGLU 51.8 → 48.4, w2 + residual 28.9 → 25.4. Folding
- * operator_norm / embedding_norm in lost (in_proj 23.1 → 32.9, lm_head
- * 224.6 → 529.5): the fused kernel redoes the norm for every output row.
+/* Every fusion: with one subgroup per output row (mul_mat_vec.glsl) the
+ * folded RMSNorm is a few FMAs per weight on x the row reads anyway, and it
+ * saves a dispatch per use. (With the earlier one-row-per-workgroup kernel
+ * it lost: in_proj 23.1 → 32.9 µs, lm_head 224.6 → 529.5 on the H200.)
  * CAPTIOND_LM_FUSE (a mask of LM_FUSE_*, 0: none) overrides it. */
-#define LM_FUSE_DEFAULT (LM_FUSE_FFN | LM_FUSE_RESIDUAL)
+#define LM_FUSE_DEFAULT LM_FUSE_ALL
 
 static int vk_mul_mat(void *ctx, const char *label, const struct lm_tensor *w, const struct lm_tensor *x,
 		      const struct lm_tensor *y)

@@ -9,11 +9,11 @@
  * Weights go to GPU_MEM_WEIGHTS through the staging ring, KV/conv pools and
  * activations to GPU_MEM_SCRATCH, per-step inputs to GPU_MEM_UPLOAD (read by
  * the shaders in place), logits to GPU_MEM_READBACK (written by the head in
- * place). Ops: vk/ops.h, vk/ops_lm.h (K/V caches in F16); steps of up to 16
- * rows (env CAPTIOND_MMV_MAX_COLS) run the mat-vec kernels, with the FFN
- * (norm, w1, w3, SwiGLU) and the residual adds fused in
- * (gpu_op_mul_mat_vec_fused; env CAPTIOND_LM_FUSE), larger ones
- * vk/ops_matmul.h and the plain ops. A type without a kernel is -ENOTSUP
+ * place; when only the argmax is read, to scratch). Ops: vk/ops.h,
+ * vk/ops_lm.h (K/V caches in F16); steps of up to 8 rows (env
+ * CAPTIOND_MMV_MAX_COLS) run the mat-vec kernels, with the RMSNorms, the FFN
+ * (w1, w3, SwiGLU) and the residual adds fused in (gpu_op_mul_mat_vec_fused;
+ * env CAPTIOND_LM_FUSE), larger ones vk/ops_matmul.h and the plain ops. A type without a kernel is -ENOTSUP
  * from the op, never a silent CPU fallback.
  *
  * Threads: one gpu_lm, and everything run on it, belongs to the device's

@@ -85,7 +85,7 @@ int gpu_op_mul_mat_vec(struct gpu_recorder *rec, const char *label, const struct
 	struct gpu_device *dev = gpu_recorder_device(rec);
 	const struct gpu_caps *caps = gpu_device_caps(dev);
 	const struct gpu_pipeline *pl;
-	int ret = gpu_pipelines_mul_mat_vec(gpu_recorder_pipelines(rec), w->type, &pl);
+	int ret = gpu_pipelines_mmv(gpu_recorder_pipelines(rec), w->type, x->ne[1], false, &pl);
 	if (ret < 0)
 		return ret;
 	if ((ret = gpu_t_check(label, "W", w, -1)) < 0 ||
@@ -97,7 +97,7 @@ int gpu_op_mul_mat_vec(struct gpu_recorder *rec, const char *label, const struct
 			  w->ne[1], x->ne[0], x->ne[1], y->ne[0], y->ne[1]);
 		return -EINVAL;
 	}
-	uint32_t n = x->ne[1], cols = gpu_pipeline_cols(pl);
+	uint32_t n = x->ne[1], cols = gpu_pipeline_cols(pl), rows = gpu_pipeline_rows(pl);
 	uint32_t groups_y = (n + cols - 1) / cols;
 	if (groups_y > caps->max_wg_count[1]) {
 		g_warning("%s: %u vectors are more than one dispatch takes", label, n);
@@ -139,7 +139,8 @@ int gpu_op_mul_mat_vec(struct gpu_recorder *rec, const char *label, const struct
 			.y_off = y_off,
 			.y_stride = (uint32_t)(gpu_t_stride(y) / 4),
 		};
-		ret = gpu_recorder_dispatch(rec, pl, label, b, 3, &pc, sizeof pc, nr, groups_y, 1);
+		ret = gpu_recorder_dispatch(rec, pl, label, b, 3, &pc, sizeof pc, (nr + rows - 1) / rows,
+					    groups_y, 1);
 		if (ret < 0)
 			return ret;
 	}

@@ -562,28 +562,6 @@ static uint64_t gcd_u64(uint64_t a, uint64_t b)
 	return a;
 }
 
-static int mmv_fused_pipe(struct gpu_recorder *rec, const char *label, uint32_t type,
-			  const struct gpu_pipeline **out)
-{
-	enum gpu_pipe_id id;
-	switch (type) {
-	case TENSOR_F32: id = GPU_PIPE_MUL_MAT_VEC_FUSED_F32_F32; break;
-	case TENSOR_F16: id = GPU_PIPE_MUL_MAT_VEC_FUSED_F16_F32; break;
-	case TENSOR_Q8_0: id = GPU_PIPE_MUL_MAT_VEC_FUSED_Q8_0_F32; break;
-	case TENSOR_Q4_0: id = GPU_PIPE_MUL_MAT_VEC_FUSED_Q4_0_F32; break;
-	case TENSOR_Q6_K: id = GPU_PIPE_MUL_MAT_VEC_FUSED_Q6_K_F32; break;
-	default: {
-		const struct tensor_type_info *ti = tensor_type_info(type);
-		g_warning("%s: mul_mat_vec_fused: no pipeline for weights %s x F32", label,
-			  ti ? ti->name : "(unknown type)");
-		*out = NULL;
-		return -ENOTSUP;
-	}
-	}
-	*out = lm_pipe(rec, id);
-	return 0;
-}
-
 static bool same_shape(const struct gpu_tensor *a, const struct gpu_tensor *b)
 {
 	return a->type == b->type && a->ne[0] == b->ne[0] && a->ne[1] == b->ne[1] &&
@@ -604,7 +582,7 @@ int gpu_op_mul_mat_vec_fused(struct gpu_recorder *rec, const char *label,
 	struct gpu_device *dev = gpu_recorder_device(rec);
 	const struct gpu_caps *caps = gpu_device_caps(dev);
 	const struct gpu_pipeline *pl;
-	int ret = mmv_fused_pipe(rec, label, w->type, &pl);
+	int ret = gpu_pipelines_mmv(gpu_recorder_pipelines(rec), w->type, x->ne[1], true, &pl);
 	if (ret < 0)
 		return ret;
 	if ((ret = gpu_t_check(label, "W", w, -1)) < 0 ||
@@ -625,6 +603,7 @@ int gpu_op_mul_mat_vec_fused(struct gpu_recorder *rec, const char *label,
 		return -EINVAL;
 	}
 	uint32_t cols = gpu_pipeline_cols(pl), groups_y = (n + cols - 1) / cols;
+	uint32_t rows = gpu_pipeline_rows(pl);
 	if (groups_y > caps->max_wg_count[1]) {
 		g_warning("%s: %u vectors are more than one dispatch takes", label, n);
 		return -EINVAL;
@@ -688,7 +667,8 @@ int gpu_op_mul_mat_vec_fused(struct gpu_recorder *rec, const char *label,
 			.w2_off = w2_off,
 			.eps = f->eps,
 		};
-		ret = gpu_recorder_dispatch(rec, pl, label, b, 6, &pc, sizeof pc, nr, groups_y, 1);
+		ret = gpu_recorder_dispatch(rec, pl, label, b, 6, &pc, sizeof pc, (nr + rows - 1) / rows,
+					    groups_y, 1);
 		if (ret < 0)
 			return ret;
 	}

@@ -39,6 +39,19 @@
 #include "mul_mat_cm_q4_0_f32.h"
 #include "mul_mat_cm_q6_k_f32.h"
 #include "mul_mat_cm_q8_0_f32.h"
+#include "mul_mat_cm_m_f16_f32.h"
+#include "mul_mat_cm_m_q8_0_f32.h"
+#include "mul_mat_cm_m_q4_0_f32.h"
+#include "mul_mat_cm_s_f16_f32.h"
+#include "mul_mat_cm_s_q8_0_f32.h"
+#include "mul_mat_cm_s_q4_0_f32.h"
+#include "mul_mat_cm_t_f16_f32.h"
+#include "mul_mat_cm_t_q8_0_f32.h"
+#include "mul_mat_cm_t_q4_0_f32.h"
+#include "mul_mat_cm_v_f16_f32.h"
+#include "mul_mat_cm_v_q8_0_f32.h"
+#include "mul_mat_cm_v_q4_0_f32.h"
+#include "attn_enc_cm_f32.h"
 #endif
 /* decoder ops (vk/ops_lm.h) */
 #include "argmax_f32.h"
@@ -67,15 +80,24 @@ struct pipe_desc {
 	uint32_t push_bytes;   /* sizeof the C mirror in vk/push.h */
 	uint32_t wg_subgroups; /* workgroup = this many subgroups */
 	bool nv_coopmat;       /* created only where VK_NV_cooperative_matrix is on */
+	uint32_t cols;         /* spec constant 1; 0: GPU_MMV_MAX_COLS */
 };
 
 #define PIPE(id, sym, push, sgs) \
-	[id] = { #sym, sym, sizeof(sym), sizeof(struct push), sgs, false }
+	[id] = { #sym, sym, sizeof(sym), sizeof(struct push), sgs, false, 0 }
+/* A mat-vec kernel specialized for one vector, named NAME_1. */
+#define PIPE_1(id, sym, push, sgs) \
+	[id] = { #sym "_1", sym, sizeof(sym), sizeof(struct push), sgs, false, 1 }
 /* Tensor-core variants: absent (no SPIR-V) when glslang could not build them. */
 #ifdef CAPTIOND_HAVE_NV_COOPMAT
-#define PIPE_NV_CM(id, sym, push) [id] = { #sym, sym, sizeof(sym), sizeof(struct push), 1, true }
+#define PIPE_NV_CM(id, sym, push) [id] = { #sym, sym, sizeof(sym), sizeof(struct push), 1, true, 0 }
+/* mul_mat_cm tiles: sgs subgroups (the shader fixes its own size). */
+#define PIPE_NV_CM_T(id, sym, sgs) \
+	[id] = { #sym, sym, sizeof(sym), sizeof(struct gpu_push_mul_mat), sgs, true, 0 }
 #else
-#define PIPE_NV_CM(id, sym, push) [id] = { #sym, NULL, 0, sizeof(struct push), 1, true }
+#define PIPE_NV_CM(id, sym, push) [id] = { #sym, NULL, 0, sizeof(struct push), 1, true, 0 }
+#define PIPE_NV_CM_T(id, sym, sgs) \
+	[id] = { #sym, NULL, 0, sizeof(struct gpu_push_mul_mat), sgs, true, 0 }
 #endif
 
 static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
@@ -98,11 +120,24 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q8_0_F32, mul_mat_cm_q8_0_f32, gpu_push_mul_mat),
 	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q4_0_F32, mul_mat_cm_q4_0_f32, gpu_push_mul_mat),
 	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q6_K_F32, mul_mat_cm_q6_k_f32, gpu_push_mul_mat),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_M_F16_F32, mul_mat_cm_m_f16_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_M_Q8_0_F32, mul_mat_cm_m_q8_0_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_M_Q4_0_F32, mul_mat_cm_m_q4_0_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_S_F16_F32, mul_mat_cm_s_f16_f32, 4),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_S_Q8_0_F32, mul_mat_cm_s_q8_0_f32, 4),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_S_Q4_0_F32, mul_mat_cm_s_q4_0_f32, 4),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_T_F16_F32, mul_mat_cm_t_f16_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_T_Q8_0_F32, mul_mat_cm_t_q8_0_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_T_Q4_0_F32, mul_mat_cm_t_q4_0_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V_F16_F32, mul_mat_cm_v_f16_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V_Q8_0_F32, mul_mat_cm_v_q8_0_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V_Q4_0_F32, mul_mat_cm_v_q4_0_f32, 8),
 	PIPE(GPU_PIPE_LAYER_NORM_F32, layer_norm_f32, gpu_push_layer_norm, 4),
 	PIPE(GPU_PIPE_ATTN_ENC_F32, attn_enc_f32, gpu_push_attn_enc, 1),
 	PIPE(GPU_PIPE_PIXEL_UNSHUFFLE_F32, pixel_unshuffle_f32, gpu_push_pixel_unshuffle, 1),
 	PIPE(GPU_PIPE_IMAGE_PATCHES_U8, image_patches_u8, gpu_push_image_patches, 1),
 	PIPE(GPU_PIPE_IMAGE_RESIZE_U8, image_resize_u8, gpu_push_image_resize, 1),
+	PIPE_NV_CM(GPU_PIPE_ATTN_ENC_CM_F32, attn_enc_cm_f32, gpu_push_attn_enc),
 	/* decoder ops (vk/ops_lm.h) */
 	PIPE(GPU_PIPE_GET_ROWS_F32_F32, get_rows_f32_f32, gpu_push_get_rows, 8),
 	PIPE(GPU_PIPE_GET_ROWS_F16_F32, get_rows_f16_f32, gpu_push_get_rows, 8),
@@ -115,19 +150,29 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE(GPU_PIPE_ROPE_QK_NORM_F32, rope_qk_norm_f32, gpu_push_rope_qk_norm, 1),
 	PIPE(GPU_PIPE_ATTENTION_F16_F32, attention_f16_f32, gpu_push_attention, 4),
 	PIPE(GPU_PIPE_REP_PENALTY_F32, rep_penalty_f32, gpu_push_sample, 8),
-	PIPE(GPU_PIPE_ARGMAX_F32, argmax_f32, gpu_push_sample, 8),
+	PIPE(GPU_PIPE_ARGMAX_F32, argmax_f32, gpu_push_sample, 32), /* 1024: one pass */
 	PIPE(GPU_PIPE_MUL_MAT_VEC_FUSED_F32_F32, mul_mat_vec_fused_f32_f32, gpu_push_mmv_fused, 4),
 	PIPE(GPU_PIPE_MUL_MAT_VEC_FUSED_F16_F32, mul_mat_vec_fused_f16_f32, gpu_push_mmv_fused, 4),
 	PIPE(GPU_PIPE_MUL_MAT_VEC_FUSED_Q8_0_F32, mul_mat_vec_fused_q8_0_f32, gpu_push_mmv_fused, 4),
 	PIPE(GPU_PIPE_MUL_MAT_VEC_FUSED_Q4_0_F32, mul_mat_vec_fused_q4_0_f32, gpu_push_mmv_fused, 4),
 	PIPE(GPU_PIPE_MUL_MAT_VEC_FUSED_Q6_K_F32, mul_mat_vec_fused_q6_k_f32, gpu_push_mmv_fused, 4),
+	PIPE_1(GPU_PIPE_MUL_MAT_VEC_F32_F32_1, mul_mat_vec_f32_f32, gpu_push_mul_mat_vec, 4),
+	PIPE_1(GPU_PIPE_MUL_MAT_VEC_F16_F32_1, mul_mat_vec_f16_f32, gpu_push_mul_mat_vec, 4),
+	PIPE_1(GPU_PIPE_MUL_MAT_VEC_Q8_0_F32_1, mul_mat_vec_q8_0_f32, gpu_push_mul_mat_vec, 4),
+	PIPE_1(GPU_PIPE_MUL_MAT_VEC_Q4_0_F32_1, mul_mat_vec_q4_0_f32, gpu_push_mul_mat_vec, 4),
+	PIPE_1(GPU_PIPE_MUL_MAT_VEC_Q6_K_F32_1, mul_mat_vec_q6_k_f32, gpu_push_mul_mat_vec, 4),
+	PIPE_1(GPU_PIPE_MUL_MAT_VEC_FUSED_F32_F32_1, mul_mat_vec_fused_f32_f32, gpu_push_mmv_fused, 4),
+	PIPE_1(GPU_PIPE_MUL_MAT_VEC_FUSED_F16_F32_1, mul_mat_vec_fused_f16_f32, gpu_push_mmv_fused, 4),
+	PIPE_1(GPU_PIPE_MUL_MAT_VEC_FUSED_Q8_0_F32_1, mul_mat_vec_fused_q8_0_f32, gpu_push_mmv_fused, 4),
+	PIPE_1(GPU_PIPE_MUL_MAT_VEC_FUSED_Q4_0_F32_1, mul_mat_vec_fused_q4_0_f32, gpu_push_mmv_fused, 4),
+	PIPE_1(GPU_PIPE_MUL_MAT_VEC_FUSED_Q6_K_F32_1, mul_mat_vec_fused_q6_k_f32, gpu_push_mmv_fused, 4),
 };
 
 struct gpu_pipeline {
 	const struct pipe_desc *desc;
 	VkPipeline pipeline;
 	uint32_t binding_mask;
-	uint32_t wg_size, cols;
+	uint32_t wg_size, cols, rows;
 };
 
 struct gpu_pipelines {
@@ -216,14 +261,23 @@ static int create_one(struct gpu_pipelines *p, enum gpu_pipe_id id)
 	while (wg > caps->max_wg_size_x || wg > caps->max_wg_invocations)
 		wg /= 2;
 	pl->wg_size = wg ? wg : 1;
-	pl->cols = GPU_MMV_MAX_COLS;
+	pl->cols = d->cols ? d->cols : GPU_MMV_MAX_COLS;
+	/* mat-vec: 16 lanes per row (fewer with smaller subgroups), so rows of
+	 * 1024 elements give each lane two 32-element chunks */
+	uint32_t lpr = MIN(16u, caps->subgroup_size ? caps->subgroup_size : 1u);
+	while (lpr & (lpr - 1))
+		lpr &= lpr - 1;
+	lpr = MIN(lpr, pl->wg_size);
+	pl->rows = pl->wg_size / lpr;
 
-	uint32_t spec[2] = { pl->wg_size, pl->cols };
-	VkSpecializationMapEntry map[2] = {
+	uint32_t spec[4] = { pl->wg_size, pl->cols, pl->rows, lpr };
+	VkSpecializationMapEntry map[4] = {
 		{ 0, 0, sizeof(uint32_t) },
 		{ 1, sizeof(uint32_t), sizeof(uint32_t) },
+		{ 2, 2 * sizeof(uint32_t), sizeof(uint32_t) },
+		{ 3, 3 * sizeof(uint32_t), sizeof(uint32_t) },
 	};
-	VkSpecializationInfo si = { 2, map, sizeof spec, spec };
+	VkSpecializationInfo si = { 4, map, sizeof spec, spec };
 	VkShaderModuleCreateInfo mci = {
 		.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
 		.codeSize = d->spirv_bytes,
@@ -380,11 +434,40 @@ int gpu_pipelines_mul_mat_vec(const struct gpu_pipelines *p, uint32_t wtype,
 	return 0;
 }
 
+int gpu_pipelines_mmv(const struct gpu_pipelines *p, uint32_t wtype, uint32_t n, bool fused,
+		      const struct gpu_pipeline **out)
+{
+	static const struct { uint32_t type; enum gpu_pipe_id id[2][2]; } tab[] = {
+		/* [fused][one vector] */
+		{ TENSOR_F32, { { GPU_PIPE_MUL_MAT_VEC_F32_F32, GPU_PIPE_MUL_MAT_VEC_F32_F32_1 },
+				{ GPU_PIPE_MUL_MAT_VEC_FUSED_F32_F32, GPU_PIPE_MUL_MAT_VEC_FUSED_F32_F32_1 } } },
+		{ TENSOR_F16, { { GPU_PIPE_MUL_MAT_VEC_F16_F32, GPU_PIPE_MUL_MAT_VEC_F16_F32_1 },
+				{ GPU_PIPE_MUL_MAT_VEC_FUSED_F16_F32, GPU_PIPE_MUL_MAT_VEC_FUSED_F16_F32_1 } } },
+		{ TENSOR_Q8_0, { { GPU_PIPE_MUL_MAT_VEC_Q8_0_F32, GPU_PIPE_MUL_MAT_VEC_Q8_0_F32_1 },
+				 { GPU_PIPE_MUL_MAT_VEC_FUSED_Q8_0_F32, GPU_PIPE_MUL_MAT_VEC_FUSED_Q8_0_F32_1 } } },
+		{ TENSOR_Q4_0, { { GPU_PIPE_MUL_MAT_VEC_Q4_0_F32, GPU_PIPE_MUL_MAT_VEC_Q4_0_F32_1 },
+				 { GPU_PIPE_MUL_MAT_VEC_FUSED_Q4_0_F32, GPU_PIPE_MUL_MAT_VEC_FUSED_Q4_0_F32_1 } } },
+		{ TENSOR_Q6_K, { { GPU_PIPE_MUL_MAT_VEC_Q6_K_F32, GPU_PIPE_MUL_MAT_VEC_Q6_K_F32_1 },
+				 { GPU_PIPE_MUL_MAT_VEC_FUSED_Q6_K_F32, GPU_PIPE_MUL_MAT_VEC_FUSED_Q6_K_F32_1 } } },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(tab); i++)
+		if (tab[i].type == wtype) {
+			*out = &p->pipes[tab[i].id[fused][n == 1]];
+			return 0;
+		}
+	const struct tensor_type_info *ti = tensor_type_info(wtype);
+	g_warning("mul_mat_vec%s: no pipeline for weights %s x F32", fused ? "_fused" : "",
+		  ti ? ti->name : "(unknown type)");
+	*out = NULL;
+	return -ENOTSUP;
+}
+
 const char *gpu_pipeline_name(const struct gpu_pipeline *pl) { return pl->desc->name; }
 uint32_t gpu_pipeline_push_bytes(const struct gpu_pipeline *pl) { return pl->desc->push_bytes; }
 uint32_t gpu_pipeline_binding_mask(const struct gpu_pipeline *pl) { return pl->binding_mask; }
 uint32_t gpu_pipeline_wg_size(const struct gpu_pipeline *pl) { return pl->wg_size; }
 uint32_t gpu_pipeline_cols(const struct gpu_pipeline *pl) { return pl->cols; }
+uint32_t gpu_pipeline_rows(const struct gpu_pipeline *pl) { return pl->rows; }
 VkPipeline gpu_pipeline_vk(const struct gpu_pipeline *pl) { return pl->pipeline; }
 VkPipelineLayout gpu_pipelines_layout(const struct gpu_pipelines *p) { return p->layout; }
 VkDescriptorSetLayout gpu_pipelines_set_layout(const struct gpu_pipelines *p) { return p->set_layout; }
