@@ -313,6 +313,11 @@ static const struct schema_key top_keys[] = {
 	  "Most frames encoded together.", C(max_batch), NULL, 0, NULL },
 	{ "batching.max_wait_ms", KEY_UINT, 0, 1000, "20", NULL,
 	  "How long a batch waits for more frames once one is due.", C(max_wait_ms), NULL, 0, NULL },
+	{ "batching.scene_change_threshold", KEY_FLOAT, 0, 1, "0", NULL,
+	  "Skip a due caption when the picture changed by no more than this since the stream's last captioned "
+	  "frame: mean absolute difference of a 16x16 grey thumbnail, 0 (black to black) to 1 (black to "
+	  "white); 0 captions every due frame. Skipped frames are counted in STATS (skipped_unchanged).",
+	  C(scene_change_threshold), NULL, 0, NULL },
 	{ "socket.path", KEY_STRING, 1, 107, "/run/captiond/captions.sock", NULL,
 	  "Unix socket the captions are published on (docs/protocol.md).", C(socket_path), NULL, 0,
 	  check_no_control },
@@ -347,6 +352,9 @@ static const struct schema_key stream_keys[] = {
 	  "A new caption is due this long after the previous one.", S(caption_interval_ms), NULL, 0, NULL },
 	{ "prompt", KEY_STRING, 1, 2048, NULL, "Describe this image in one short sentence.",
 	  "This stream's prompt; prompt.text when not given.", S(prompt), NULL, KEY_OPTIONAL, NULL },
+	{ "scene_change_threshold", KEY_FLOAT, -1, 1, "-1", NULL,
+	  "This stream's batching.scene_change_threshold; -1: that global value.", S(scene_change_threshold),
+	  NULL, 0, NULL },
 	{ "overlay.enabled", KEY_BOOL, 0, 0, "false", NULL,
 	  "Draw the caption on a display branch of the stream.", S(overlay_enabled), NULL, 0, NULL },
 	{ "overlay.position", KEY_ENUM, 0, 0, "bottom", NULL,

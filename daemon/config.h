@@ -64,6 +64,7 @@ struct config_stream {
 	enum config_source_kind source_kind;
 	uint32_t caption_interval_ms;  /* a caption is due this long after the last one */
 	char *prompt;                  /* NULL: the global prompt_text */
+	double scene_change_threshold; /* < 0: the global one */
 	bool overlay_enabled;
 	enum config_overlay_position overlay_position;
 	char *overlay_font;            /* Pango font description, "Sans 18" */
@@ -89,6 +90,7 @@ struct captiond_config {
 	uint32_t capture_height;
 	uint32_t max_batch;            /* frames per vision batch */
 	uint32_t max_wait_ms;          /* how long a batch waits for more due frames */
+	double scene_change_threshold; /* 0: off; see daemon/batcher.h */
 	char *socket_path;
 	uint32_t socket_mode;          /* permission bits, <= 0777 */
 	char *socket_group;            /* "" : the daemon's own group */

@@ -12,14 +12,15 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: captionctl status [--socket PATH] [--json]\n"
 		   "Prints captiond's counters: clients, lines, and per stream its state, frames in and\n"
-		   "dropped, captions per second and capture-to-caption latency p50/p95.\n");
+		   "dropped, captions per second, capture-to-caption latency p50/p95 and frames the\n"
+		   "scene-change gate skipped; the batch sizes and sequences per decode step.\n");
 }
 
 /* Print the members of the object starting at p ("{...}"), one per line. */
 static void print_stream(const char *obj)
 {
 	char *name = ctl_json_string(obj, "name"), *state = ctl_json_string(obj, "state");
-	double fps = 0, cps = 0, p50 = -1, p95 = -1, in = 0, drop = 0, caps = 0;
+	double fps = 0, cps = 0, p50 = -1, p95 = -1, in = 0, drop = 0, caps = 0, skipped = 0;
 	ctl_json_number(obj, "fps_in", &fps);
 	ctl_json_number(obj, "captions_per_s", &cps);
 	ctl_json_number(obj, "frames_in", &in);
@@ -29,6 +30,8 @@ static void print_stream(const char *obj)
 	       name ? name : "?", state ? state : "?", fps, in, drop, caps, cps);
 	if (ctl_json_number(obj, "latency_p50_ms", &p50) && ctl_json_number(obj, "latency_p95_ms", &p95))
 		printf("  latency p50 %.0f ms p95 %.0f ms", p50, p95);
+	if (ctl_json_number(obj, "skipped_unchanged", &skipped) && skipped > 0)
+		printf("  %.0f unchanged (skipped)", skipped);
 	printf("\n");
 	g_free(name);
 	g_free(state);
@@ -75,7 +78,7 @@ int ctl_status_main(int argc, char **argv)
 			printf("%s\n", line->str);
 			break;
 		}
-		double up = 0, clients = 0, pub = 0, dropped = 0, batches = 0;
+		double up = 0, clients = 0, pub = 0, dropped = 0, batches = 0, steps = 0, rows = 0;
 		ctl_json_number(line->str, "uptime_s", &up);
 		ctl_json_number(line->str, "clients", &clients);
 		ctl_json_number(line->str, "lines_published", &pub);
@@ -83,6 +86,9 @@ int ctl_status_main(int argc, char **argv)
 		ctl_json_number(line->str, "batches", &batches);
 		printf("captiond: up %.0f s, %.0f client%s, %.0f lines published, %.0f dropped, %.0f batches\n", up,
 		       clients, clients == 1 ? "" : "s", pub, dropped, batches);
+		if (ctl_json_number(line->str, "decode_steps", &steps) && ctl_json_number(line->str, "decode_rows", &rows) &&
+		    steps > 0)
+			printf("decode: %.0f steps, %.2f sequences per step\n", steps, rows / steps);
 		const char *sizes = strstr(line->str, "\"batch_sizes\":");
 		if (sizes) {
 			const char *e = strchr(sizes, '}');

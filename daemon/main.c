@@ -9,10 +9,14 @@
  *        │  the pipeline owns the buffer until the swap; then the slot does
  *        ▼
  *   inference thread (one, daemon/batcher)
- *     takes every due stream's frame (ownership passes to it), waits at most
- *     max_wait_ms for more, up to max_batch; vision encoder + projector in
- *     one submit, prefill + batched decode (vk/captioner); pings the systemd
- *     watchdog between batches. Frames are released after the batch.
+ *     takes every due stream's frame (ownership passes to it) up to the
+ *     captioner's free sequence slots (waits at most max_wait_ms for more
+ *     only while nothing decodes); scene-change gate (skipped frames are
+ *     released); vision encoder + projector in one submit and one prefill
+ *     step for the new frames, whose buffers are then released; the new
+ *     sequences join the running decode (vk/captioner streaming API); one
+ *     decode step of all of them per pass; each caption leaves as soon as its
+ *     sequence ends. Pings the systemd watchdog every pass.
  *        │  only caption text leaves this thread:
  *        ├──► publisher inbox (≤ 1024 lines, oldest dropped) ──┐
  *        └──► g_main_context_invoke (overlay, WebVTT) ─────────┤
@@ -29,7 +33,7 @@
  *   (cached in $CACHE_DIRECTORY), staging → captioner (model loaded) →
  *   publisher (socket listens) → inference thread → streams (pipelines
  *   built) → signal sources → READY=1.
- * Teardown in exact reverse; the inference thread finishes its batch first,
+ * Teardown in exact reverse; the inference thread finishes its running sequences first,
  * so captions in flight are published before the socket closes.
  */
 #include <errno.h>
@@ -111,6 +115,16 @@ static void stream_free(gpointer data)
 
 static int stream_start(struct daemon *d, const struct config_stream *cs)
 {
+	/* The context was sized at start-up for the prompts configured then:
+	 * a longer one from a reload needs a restart. */
+	if (cs->prompt && captioner_prompt_check(d->captioner, cs->prompt) < 0) {
+		char *why = g_strdup_printf("stream %s: its prompt is longer than the model context was sized for "
+					    "at start-up; restart captiond to use it", cs->name);
+		g_warning("%s", why);
+		publisher_publish_stream(d->pub, cs->name, "failed", why);
+		g_free(why);
+		return -ENOSPC;
+	}
 	struct stream *s = g_new0(struct stream, 1);
 	s->name = g_strdup(cs->name);
 	int ret = 0;
@@ -140,7 +154,12 @@ static int stream_start(struct daemon *d, const struct config_stream *cs)
 		g_hash_table_remove(d->streams, cs->name);
 		return ret;
 	}
-	return batcher_stream_add(d->batcher, cs->name, s->capture, cs->caption_interval_ms);
+	const struct batcher_stream_params bp = {
+		.caption_interval_ms = cs->caption_interval_ms, .prompt = cs->prompt,
+		.scene_change_threshold = cs->scene_change_threshold >= 0 ? cs->scene_change_threshold
+									   : d->config->scene_change_threshold,
+	};
+	return batcher_stream_add(d->batcher, cs->name, s->capture, &bp);
 }
 
 static void stream_stop(struct daemon *d, const char *name)
@@ -191,12 +210,6 @@ static void on_caption(void *user, const char *stream, uint64_t seq, const struc
 	g_main_context_invoke_full(d->ctx, G_PRIORITY_DEFAULT, show_caption, c, shown_free);
 }
 
-static int run_captioner(void *user, const struct vision_frame *frames, uint32_t n, struct caption *out)
-{
-	struct daemon *d = user;
-	return captioner_run(d->captioner, frames, n, out);
-}
-
 /* STATS members beyond the publisher's own (main thread). */
 static void stats_members(void *user, GString *m)
 {
@@ -211,8 +224,10 @@ static void stats_members(void *user, GString *m)
 		protocol_json_string_append(m, name);
 		g_string_append_printf(m, ",\"state\":\"%s\"", s ? capture_state_name(s->state) : "failed");
 		g_string_append_printf(m, ",\"frames_in\":%" G_GUINT64_FORMAT ",\"frames_dropped\":%" G_GUINT64_FORMAT
-				       ",\"captions\":%" G_GUINT64_FORMAT ",\"fps_in\":%.2f,\"captions_per_s\":%.3f",
-				       st.frames_in, st.frames_dropped, st.captions, st.fps_in, st.captions_per_s);
+				       ",\"captions\":%" G_GUINT64_FORMAT ",\"skipped_unchanged\":%" G_GUINT64_FORMAT
+				       ",\"fps_in\":%.2f,\"captions_per_s\":%.3f",
+				       st.frames_in, st.frames_dropped, st.captions, st.skipped_unchanged, st.fps_in,
+				       st.captions_per_s);
 		if (st.captions)
 			g_string_append_printf(m, ",\"latency_p50_ms\":%.1f,\"latency_p95_ms\":%.1f", st.latency_p50_ms,
 					       st.latency_p95_ms);
@@ -228,7 +243,8 @@ static void stats_members(void *user, GString *m)
 		g_string_append_printf(m, "%s\"%u\":%" G_GUINT64_FORMAT, first ? "" : ",", k, bs.batch_sizes[k]);
 		first = false;
 	}
-	g_string_append_printf(m, "},\"batch_errors\":%" G_GUINT64_FORMAT, bs.run_errors);
+	g_string_append_printf(m, "},\"decode_steps\":%" G_GUINT64_FORMAT ",\"decode_rows\":%" G_GUINT64_FORMAT
+			       ",\"batch_errors\":%" G_GUINT64_FORMAT, bs.steps, bs.step_rows, bs.run_errors);
 }
 
 static void status_running(struct daemon *d)
@@ -339,6 +355,12 @@ static int engine_start(struct daemon *d)
 	cc.kv_type = c->kv_cache_type == CONFIG_KV_Q8_0   ? TENSOR_Q8_0
 		     : c->kv_cache_type == CONFIG_KV_Q4_0 ? TENSOR_Q4_0
 							  : TENSOR_F16;
+
+	/* Room for the streams' own prompts: a byte-level BPE token holds at
+	 * least one byte, so bytes bound tokens. */
+	for (size_t i = 0; i < c->n_streams; i++)
+		if (c->streams[i].prompt)
+			cc.max_prompt_tokens = MAX(cc.max_prompt_tokens, (uint32_t)strlen(c->streams[i].prompt));
 	cc.max_width = c->capture_width;
 	cc.max_height = c->capture_height;
 	cc.image.min_image_tokens = c->min_image_tokens;
@@ -446,7 +468,7 @@ int main(int argc, char **argv)
 	if (publisher_start(&d) < 0)
 		goto out_engine;
 	const struct batcher_params bp = { .max_batch = d.config->max_batch, .max_wait_ms = d.config->max_wait_ms,
-					   .run = run_captioner, .done = on_caption, .user = &d, .service = d.svc };
+					   .captioner = d.captioner, .done = on_caption, .user = &d, .service = d.svc };
 	if (batcher_create(&bp, &d.batcher) < 0)
 		goto out_publisher;
 	service_status(d.svc, "starting %zu stream%s", d.config->n_streams, d.config->n_streams == 1 ? "" : "s");

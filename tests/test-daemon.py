@@ -2,7 +2,7 @@
 """The captiond daemon end to end, on lavapipe with the tiny random model.
 
 usage: test-daemon.py CAPTIOND CAPTIONCTL MAKE_MODEL CASE
-CASE: captions | subscribers | failure | config | hostile | drain | fair
+CASE: captions | subscribers | failure | config | hostile | drain | fair | prompts | scene
 
 Frames are chosen so a caption is a pure function of the stream: each
 source is forced to RGBA at the encoder's size (no scaling, no colour
@@ -71,9 +71,12 @@ def config_text(tmp, streams, extra=""):
            f"capture:\n  width: {W}\n  height: {H}\n",
            f"batching:\n  max_batch: 4\n  max_wait_ms: 20\n",
            f"socket:\n  path: {tmp}/c.sock\n", extra, "streams:\n"]
-    for name, source, interval in streams:
+    for st in streams:
+        name, source, interval = st[:3]
         out.append(f"  - name: {name}\n    source: {json.dumps(source)}\n"
                    f"    caption_interval_ms: {interval}\n")
+        for key, value in (st[3] if len(st) > 3 else {}).items():
+            out.append(f"    {key}: {json.dumps(value)}\n")
     return "".join(out)
 
 
@@ -547,6 +550,77 @@ def case_fair(exe, ctl, tmp):
     check(d.stop() == 0, "exit 0 on SIGTERM")
 
 
+def case_prompts(exe, ctl, tmp):
+    """Per-stream prompts: two streams of one picture, each with its own
+    prompt, run in one batch; each caption equals `captionctl caption
+    --prompt` of that prompt."""
+    png = f"{tmp}/solid.png"
+    if not write_png(SOLID, png):
+        skip("gst-launch-1.0 could not write a PNG")
+    prompts = {"p1": "What colour is this?", "p2": "Is there a person in this picture? Answer briefly.",
+               "p0": None}
+    want = {}
+    for name, prompt in prompts.items():
+        r = run(ctl, "caption", "--model", f"{tmp}/lm.gguf", "--mmproj", f"{tmp}/mm.gguf", "--greedy",
+                "--max-tokens", str(MAX_TOKENS), "--prompt", prompt or PROMPT, png, timeout=TIMEOUT)
+        check(r.returncode == 0, f"captionctl caption --prompt {prompt!r}: {r.stderr[-300:]}")
+        want[name] = collapse(r.stdout.rstrip("\n").replace("\r", " ").replace("\n", " "))
+    print("offline:", want)
+    check(len(set(want.values())) == 3, "the three prompts give three captions offline (else this proves nothing)")
+    streams = [(n, f"{SOLID} ! {caps()}", 100, {"prompt": p} if p else {}) for n, p in prompts.items()]
+    d = Daemon(exe, tmp, config_text(tmp, streams))
+    sock = f"{tmp}/c.sock"
+    if d.wait_ready(sock):
+        c = Client(sock)
+        got = per_stream(collect(c, lambda g: all(len(per_stream(g).get(n, [])) >= 2 for n in want),
+                                 TIMEOUT * 2))
+        for name in want:
+            caps_ = got.get(name, [])
+            if not check(len(caps_) >= 2, f"stream {name}: two captions (got {len(caps_)})"):
+                continue
+            for m in caps_[:2]:
+                check(collapse(m["text"].replace("\n", " ").replace("\r", " ")) == want[name],
+                      f"stream {name} (prompt {prompts[name]!r}): {m['text']!r} == captionctl's {want[name]!r}")
+        c.close()
+    check(d.stop() == 0, "exit 0 on SIGTERM")
+
+
+def case_scene(exe, ctl, tmp):
+    """The scene-change gate: a static pattern is captioned once and then
+    skipped (counted in STATS); a changing one (snow) is captioned every
+    time it is due; a static stream with the gate off (its own threshold 0 over the
+    global one) is captioned every time too."""
+    still = f"videotestsrc pattern=smpte ! {caps()}"
+    # snow: every frame new; a scrolling pattern would repeat itself (smpte
+    # scrolled by 8 px is the same picture every 16 frames).
+    moving = f"videotestsrc pattern=snow ! {caps()}"
+    streams = [("still", still, 200), ("moving", moving, 200), ("always", still, 200,
+                                                                {"scene_change_threshold": 0})]
+    d = Daemon(exe, tmp, config_text(tmp, streams).replace("  max_wait_ms: 20\n",
+                                                           "  max_wait_ms: 20\n  scene_change_threshold: 0.02\n"))
+    sock = f"{tmp}/c.sock"
+    if d.wait_ready(sock):
+        c = Client(sock)
+        got = per_stream(collect(c, lambda g: all(len(per_stream(g).get(n, [])) >= 3 for n in ("moving", "always")),
+                                 TIMEOUT * 2))
+        counts = {n: len(got.get(n, [])) for n in ("still", "moving", "always")}
+        check(counts["moving"] >= 3 and counts["always"] >= 3, f"moving and gate-off streams captioned: {counts}")
+        check(counts["still"] == 1, f"the static stream is captioned once: {counts}")
+        c.send(b'{"class":"POLL"}\n')
+        st = None
+        for _ in range(200):
+            m = c.line(5)
+            if m and m.get("class") == "STATS":
+                st = m
+                break
+        if check(st is not None, "STATS answers POLL"):
+            sk = {s["name"]: s.get("skipped_unchanged") for s in st.get("streams", [])}
+            check(sk.get("still", 0) >= 2, f"STATS: the static stream's skips counted: {sk}")
+            check(sk.get("moving") == 0 and sk.get("always") == 0, f"STATS: nothing else skipped: {sk}")
+        c.close()
+    check(d.stop() == 0, "exit 0 on SIGTERM")
+
+
 def main():
     if len(sys.argv) != 5:
         print(__doc__)
@@ -561,7 +635,7 @@ def main():
         models(make_model, tmp)
         {"captions": case_captions, "subscribers": case_subscribers, "failure": case_failure,
          "config": case_config, "hostile": case_hostile, "drain": case_drain,
-         "fair": case_fair}[case](exe, ctl, tmp)
+         "fair": case_fair, "prompts": case_prompts, "scene": case_scene}[case](exe, ctl, tmp)
         if FAILS:
             log = os.path.join(tmp, "captiond.log")
             if os.path.exists(log):

@@ -8,6 +8,12 @@
  *          match seq.{b}.logits, and the greedy caption (argmax, penalty off,
  *          24 tokens without stopping, as the oracle ran) must equal
  *          golden.seq.{b}.greedy exactly.
+ * join     streaming (captioner_submit / _step / _take) on the two frames of
+ *          batch2, greedy, 24 tokens: a sequence that joins another's
+ *          running decode after a few steps, and one that runs with its own
+ *          prompt beside a sequence of the configured one, each produce
+ *          exactly the tokens they produce alone (captioner_run; for the
+ *          own prompt, a captioner configured with that prompt).
  * png      captionctl caption --greedy on a PNG of the procedural 512×288
  *          frame (written here with GStreamer's pngenc) prints the same text
  *          as the in-memory path.
@@ -61,6 +67,11 @@ static bool golden_frame(const struct gguf_file *g, uint32_t b, uint8_t **pix, s
 	return true;
 }
 
+static const char *own_prompt;  /* open_captioner: instead of the golden's prompt */
+static uint32_t max_prompt_tokens;
+static uint32_t sample_threads;
+static bool model_sampling;     /* the model's sampling instead of greedy */
+
 static struct captioner *open_captioner(struct gpu_test *t, const char *tool, const struct gguf_file *g,
 					uint32_t n_seq, uint32_t max_w, uint32_t max_h, bool logits,
 					char **lm_out, char **mm_out)
@@ -75,11 +86,18 @@ static struct captioner *open_captioner(struct gpu_test *t, const char *tool, co
 	if (lm && mm && prompt) {
 		struct captioner_config cfg;
 		captioner_config_default(&cfg);
-		cfg.prompt = prompt;
+		cfg.prompt = own_prompt ? own_prompt : prompt;
+		cfg.max_prompt_tokens = max_prompt_tokens;
+		cfg.sample_threads = sample_threads;
 		cfg.sampling = (struct sampler_params){ .temperature = 0.0f, .repetition_penalty = 1.0f };
 		cfg.max_tokens = 24;
 		cfg.stop_on_eos = false;
 		cfg.max_batch = n_seq;
+		if (model_sampling) {
+			struct captioner_config d;
+			captioner_config_default(&d);
+			cfg.sampling = d.sampling;
+		}
 		cfg.max_width = max_w;
 		cfg.max_height = max_h;
 		cfg.prompt_logits = logits;
@@ -177,6 +195,139 @@ out:
 	gguf_file_destroy(g);
 }
 
+static bool same_tokens(const struct caption *a, const struct caption *b)
+{
+	return a->n_tokens == b->n_tokens && a->n_tokens > 0 &&
+	       memcmp(a->tokens, b->tokens, a->n_tokens * sizeof *a->tokens) == 0;
+}
+
+/* Submit frame after `delay` steps of the one before; step until all are
+ * taken. out[tag] gets each caption. */
+static int stream_two(struct captioner *c, const struct vision_frame *fr, const char *const *prompts,
+		      uint32_t delay, struct caption *out)
+{
+	int ret = 0;
+	for (uint32_t i = 0; i < 2 && ret == 0; i++) {
+		const struct captioner_request rq = { .frame = &fr[i], .prompt = prompts[i], .tag = i };
+		ret = captioner_submit(c, &rq, 1);
+		for (uint32_t s = 0; i == 0 && s < delay && ret == 0; s++)
+			ret = captioner_step(c);
+		CHECKF(i == 0 || ret < 0 || captioner_running(c) == 2, "the second sequence joins a running one");
+	}
+	while (ret == 0 && captioner_running(c) > 0)
+		ret = captioner_step(c);
+	struct caption cap;
+	uint64_t tag;
+	int st;
+	uint32_t taken = 0;
+	while ((st = captioner_take(c, &cap, &tag)) != -EAGAIN) {
+		CHECKF(st == 0 && tag < 2, "take: %d tag %" G_GUINT64_FORMAT, st, tag);
+		if (tag < 2) {
+			caption_clear(&out[tag]);
+			out[tag] = cap;
+			taken++;
+		} else {
+			caption_clear(&cap);
+		}
+	}
+	CHECKF(ret == 0 && taken == 2, "streaming: ret %d, %u captions taken", ret, taken);
+	return ret;
+}
+
+static void run_join(struct gpu_test *t, const char *tool, const char *file)
+{
+	static const char other[] = "What colours do you see?";
+	struct gguf_file *g = NULL;
+	struct gguf_error ge = { 0 };
+	CHECK(gguf_file_open(file, &g, &ge) == 0);
+	if (!g)
+		return;
+	uint8_t *pix[2] = { 0 };
+	struct vision_frame fr[2];
+	struct caption alone[2] = { 0 }, own = { 0 }, joined[2] = { 0 }, mixed[2] = { 0 };
+	struct captioner *c = NULL, *cp = NULL;
+	if (!golden_frame(g, 0, &pix[0], &fr[0]) || !golden_frame(g, 1, &pix[1], &fr[1]))
+		goto out;
+	const uint32_t mw = MAX(fr[0].width, fr[1].width), mh = MAX(fr[0].height, fr[1].height);
+	max_prompt_tokens = 32;
+	c = open_captioner(t, tool, g, 2, mw, mh, false, NULL, NULL);
+	own_prompt = other;
+	cp = open_captioner(t, tool, g, 1, mw, mh, false, NULL, NULL);
+	own_prompt = NULL;
+	max_prompt_tokens = 0;
+	if (!c || !cp)
+		goto out;
+	/* alone: one frame per call */
+	CHECK(captioner_run(c, &fr[0], 1, &alone[0]) == 0);
+	CHECK(captioner_run(c, &fr[1], 1, &alone[1]) == 0);
+	CHECK(captioner_run(cp, &fr[1], 1, &own) == 0);
+	CHECK(captioner_prompt_check(c, other) == 0);
+	/* joined: the second frame starts after 5 decode steps of the first */
+	const char *const same[2] = { NULL, NULL }, *const diff[2] = { NULL, other };
+	if (stream_two(c, fr, same, 5, joined) == 0)
+		for (uint32_t i = 0; i < 2; i++) {
+			bool eq = same_tokens(&joined[i], &alone[i]);
+			printf("seq %u joined after 5 steps: \"%s\", alone \"%s\"\n", i, joined[i].text, alone[i].text);
+			CHECKF(eq, "seq %u: the joined caption differs from the one alone", i);
+		}
+	/* own prompt: the second frame asks another question, joining after 3 steps */
+	if (stream_two(c, fr, diff, 3, mixed) == 0) {
+		printf("own prompt \"%s\": \"%s\", that prompt alone \"%s\"\n", other, mixed[1].text, own.text);
+		CHECK(same_tokens(&mixed[0], &alone[0]));
+		CHECKF(same_tokens(&mixed[1], &own), "the own-prompt caption differs from that prompt's captioner");
+		CHECKF(mixed[1].n_prompt != alone[1].n_prompt, "the own prompt was used (%u positions vs %u)",
+		       mixed[1].n_prompt, alone[1].n_prompt);
+	}
+	/* host sampling (the model's T / min_p / penalty) of 8 rows on 4 threads
+	 * gives the tokens it gives on one */
+	{
+		struct captioner *cs[2] = { NULL, NULL };
+		struct vision_frame f8[8];
+		struct caption c8[2][8];
+		memset(c8, 0, sizeof c8);
+		for (uint32_t i = 0; i < 8; i++)
+			f8[i] = fr[i % 2];
+		for (uint32_t v = 0; v < 2; v++) {
+			sample_threads = v ? 4 : 1;
+			model_sampling = true;
+			cs[v] = open_captioner(t, tool, g, 8, mw, mh, false, NULL, NULL);
+			model_sampling = false;
+			sample_threads = 0;
+			CHECK(cs[v] && captioner_run(cs[v], f8, 8, c8[v]) == 0);
+		}
+		for (uint32_t i = 0; i < 8; i++) {
+			CHECKF(same_tokens(&c8[0][i], &c8[1][i]), "sampled seq %u: 4 sampling threads differ from 1", i);
+			caption_clear(&c8[0][i]);
+			caption_clear(&c8[1][i]);
+		}
+		captioner_destroy(cs[0]);
+		captioner_destroy(cs[1]);
+	}
+	/* captioner_run refuses while streamed sequences run */
+	const struct captioner_request rq = { .frame = &fr[0] };
+	if (captioner_submit(c, &rq, 1) == 0) {
+		struct caption tmp = { 0 };
+		CHECK(captioner_run(c, &fr[1], 1, &tmp) == -EBUSY);
+		while (captioner_running(c))
+			CHECK(captioner_step(c) == 0);
+		uint64_t tag = 99;
+		CHECK(captioner_take(c, &tmp, &tag) == 0 && tag == 0 && same_tokens(&tmp, &alone[0]));
+		caption_clear(&tmp);
+		CHECK(captioner_take(c, &tmp, &tag) == -EAGAIN);
+	}
+out:
+	for (uint32_t i = 0; i < 2; i++) {
+		caption_clear(&alone[i]);
+		caption_clear(&joined[i]);
+		caption_clear(&mixed[i]);
+		g_free(pix[i]);
+	}
+	caption_clear(&own);
+	captioner_destroy(c);
+	captioner_destroy(cp);
+	gguf_file_destroy(g);
+}
+
 /* PNG of the frame through gst-launch (videotestsrc is not our image:
  * the pixels come in through a raw file and rawvideoparse). */
 static bool write_png(const char *dir, const struct vision_frame *fr, char **png_out)
@@ -263,8 +414,9 @@ done:
 
 int main(int argc, char **argv)
 {
-	if (argc != 2 || (strcmp(argv[1], "goldens") != 0 && strcmp(argv[1], "png") != 0)) {
-		fprintf(stderr, "usage: test-gpu-caption goldens|png\n");
+	if (argc != 2 || (strcmp(argv[1], "goldens") != 0 && strcmp(argv[1], "png") != 0 &&
+			  strcmp(argv[1], "join") != 0)) {
+		fprintf(stderr, "usage: test-gpu-caption goldens|png|join\n");
 		return 2;
 	}
 	char *tool = golden_make_model_path();
@@ -289,6 +441,13 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "goldens") == 0) {
 		for (char **p = files; *p; p++)
 			run_golden(&t, tool, *p);
+	} else if (strcmp(argv[1], "join") == 0) {
+		char **f = files;
+		while (*f && !strstr(*f, "tiny-f32-batch2"))
+			f++;
+		CHECKF(*f, "golden tiny-f32-batch2 missing");
+		if (*f)
+			run_join(&t, tool, *f);
 	} else {
 		char **f = files;
 		while (*f && !strstr(*f, "tiny-f32-512x288"))

@@ -36,7 +36,43 @@ struct captioner {
 	float *logits;             /* [max_logit_rows][V] */
 	uint32_t *bits;            /* [max_batch][bitmap words] */
 	uint32_t budget_tokens;
+	/* streaming: one sequence per LM slot, index k also picks sampler k */
+	struct run_seq *seqs;      /* [max_batch] */
+	uint32_t n_running;
+	struct lm_input *in;       /* [max_batch] */
+	int32_t *next;             /* [max_batch] */
+	uint32_t *order;           /* [max_batch]: running k in step order */
+	GQueue done;               /* struct run_done *, finished, not yet taken */
+	bool device_argmax;        /* greedy without penalty: the LM step's argmax, no logits read back */
+	/* Host sampling of a decode step's rows on several threads: a row is
+	 * a pass or three over n_vocab logits (~0.1 ms at 65 k), so 64 rows
+	 * would hold the step up for longer than the GPU takes. Rows are
+	 * independent (sampler k, bitmap k, logits row a). */
+	GThreadPool *pool;         /* NULL: on the calling thread */
+	GMutex pick_lock;
+	GCond pick_done;
+	uint32_t pick_pending, pick_n, pick_parts;
+	struct image_plan big;     /* the largest frame's plan */
+	uint32_t pmax_positions;   /* image positions of the largest block */
+	uint32_t prompt_max;       /* longest prompt (positions) the context holds */
 };
+
+/* A running sequence (one LM slot). */
+struct run_seq {
+	struct lm_seq *seq;        /* NULL: the slot is free */
+	GArray *gen;               /* int32 ids sampled so far */
+	uint64_t tag;
+	struct caption cap;        /* timing and prompt fields filled as it runs */
+	double t_decode0;          /* when its prefill ended (ms) */
+};
+
+struct run_done {
+	uint64_t tag;
+	int status;                /* 0, or the error that ended the sequence */
+	struct caption cap;
+};
+
+static void pick_task(gpointer data, gpointer user);
 
 void captioner_config_default(struct captioner_config *cfg)
 {
@@ -69,13 +105,14 @@ static double now_ms(void)
 	return (double)g_get_monotonic_time() / 1e3;
 }
 
-/* ids of one frame's prompt into ids (cleared first). */
-static int build_prompt(struct captioner *c, const struct image_plan *plan, GArray *ids,
+/* ids of one frame's prompt into ids (cleared first); text NULL: the
+ * configured prompt. */
+static int build_prompt(struct captioner *c, const struct image_plan *plan, const char *text, GArray *ids,
 			int32_t *image_id, char *err, size_t err_size)
 {
 	g_array_set_size(ids, 0);
 	struct prompt_request req = {
-		.system = c->cfg.system, .user_text = c->prompt, .image = plan,
+		.system = c->cfg.system, .user_text = text ? text : c->prompt, .image = plan,
 		.tile_tokens = c->tile_tokens,
 	};
 	return prompt_build(c->tok, &req, ids, image_id, err, err_size);
@@ -98,6 +135,9 @@ int captioner_create(struct gpu_device *dev, const struct gpu_pipelines *pipes,
 		return -EINVAL;
 	}
 	struct captioner *c = g_new0(struct captioner, 1);
+	g_queue_init(&c->done);
+	g_mutex_init(&c->pick_lock);
+	g_cond_init(&c->pick_done);
 	c->cfg = *cfg;
 	c->prompt = g_strdup(cfg->prompt ? cfg->prompt : DEFAULT_PROMPT);
 	c->cfg.prompt = c->prompt;
@@ -181,9 +221,25 @@ int captioner_create(struct gpu_device *dev, const struct gpu_pipelines *pipes,
 	if (pmax.n_positions < single_tokens + 2)
 		pmax.n_positions = single_tokens + 2;
 	int32_t image_id;
-	if ((ret = build_prompt(c, &big, ids, &image_id, err, err_size)) < 0)
+	if ((ret = build_prompt(c, &big, NULL, ids, &image_id, err, err_size)) < 0)
 		goto fail;
+	c->big = big;
+	c->pmax_positions = pmax.n_positions;
 	uint32_t prompt_max = ids->len - big.n_positions + pmax.n_positions;
+	{
+		/* Room for a request's own prompt text of up to max_prompt_tokens. */
+		GArray *t = g_array_new(FALSE, FALSE, sizeof(int32_t));
+		ret = tokenizer_encode(c->tok, c->prompt, strlen(c->prompt), 0, t);
+		uint32_t own = ret < 0 ? 0 : t->len;
+		g_array_free(t, TRUE);
+		if (ret < 0) {
+			snprintf(err, err_size, "captioner: cannot tokenize the prompt (%d)", ret);
+			goto fail;
+		}
+		if (cfg->max_prompt_tokens > own)
+			prompt_max += cfg->max_prompt_tokens - own;
+	}
+	c->prompt_max = prompt_max;
 	c->n_ctx = prompt_max + cfg->max_tokens + 1;
 	c->max_rows = prompt_max * cfg->max_batch;
 	c->max_logit_rows = cfg->prompt_logits ? c->max_rows : cfg->max_batch;
@@ -204,6 +260,19 @@ int captioner_create(struct gpu_device *dev, const struct gpu_pipelines *pipes,
 	c->plans = g_new0(struct image_plan, cfg->max_batch);
 	c->logits = g_new(float, (size_t)c->max_logit_rows * c->n_vocab);
 	c->bits = g_new0(uint32_t, (size_t)cfg->max_batch * sampler_bitmap_words(c->n_vocab));
+	c->seqs = g_new0(struct run_seq, cfg->max_batch);
+	c->in = g_new0(struct lm_input, cfg->max_batch);
+	c->next = g_new0(int32_t, cfg->max_batch);
+	c->order = g_new0(uint32_t, cfg->max_batch);
+	c->device_argmax = cfg->sampling.temperature <= 0.0f && cfg->sampling.repetition_penalty == 1.0f &&
+			   !cfg->prompt_logits;
+	{
+		const guint cpus = g_get_num_processors();
+		const uint32_t threads = cfg->sample_threads ? MIN(cfg->sample_threads, 16u)
+					 : cfg->max_batch >= 8 ? MAX(1u, MIN(cpus / 2, 4u)) : 1;
+		if (!c->device_argmax && threads > 1)
+			c->pool = g_thread_pool_new(pick_task, c, (gint)threads - 1, TRUE, NULL);
+	}
 	g_array_free(ids, TRUE);
 	gguf_file_destroy(lf);
 	gguf_file_destroy(mf);
@@ -217,10 +286,28 @@ fail:
 	return ret;
 }
 
+static void seq_finish(struct captioner *c, uint32_t k, int status, bool keep);
+
 void captioner_destroy(struct captioner *c)
 {
 	if (!c)
 		return;
+	if (c->pool)
+		g_thread_pool_free(c->pool, FALSE, TRUE);
+	g_mutex_clear(&c->pick_lock);
+	g_cond_clear(&c->pick_done);
+	if (c->seqs)
+		for (uint32_t k = 0; k < c->cfg.max_batch; k++)
+			seq_finish(c, k, -ECANCELED, false);
+	struct run_done *dn;
+	while ((dn = g_queue_pop_head(&c->done))) {
+		caption_clear(&dn->cap);
+		g_free(dn);
+	}
+	g_free(c->seqs);
+	g_free(c->in);
+	g_free(c->next);
+	g_free(c->order);
 	if (c->samplers)
 		for (uint32_t i = 0; i < c->cfg.max_batch; i++)
 			sampler_destroy(c->samplers[i]);
@@ -245,38 +332,141 @@ uint32_t captioner_n_vocab(const struct captioner *c)
 	return c->n_vocab;
 }
 
-/* Penalty over the sequence's ids so far, then the sampler. */
-static int32_t pick(struct captioner *c, uint32_t i, float *logits)
+uint32_t captioner_running(const struct captioner *c)
 {
-	uint32_t *bits = c->bits + (size_t)i * sampler_bitmap_words(c->n_vocab);
+	return c->n_running;
+}
+
+uint32_t captioner_free_slots(const struct captioner *c)
+{
+	return c->cfg.max_batch - c->n_running;
+}
+
+int captioner_prompt_check(struct captioner *c, const char *text)
+{
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int32_t));
+	char err[128];
+	int32_t image_id;
+	int ret = build_prompt(c, &c->big, text, ids, &image_id, err, sizeof err);
+	if (ret == 0 && (uint64_t)ids->len - c->big.n_positions + c->pmax_positions > c->prompt_max)
+		ret = -ENOSPC;
+	g_array_free(ids, TRUE);
+	return ret;
+}
+
+/* Penalty over the sequence's ids so far, then slot k's sampler. */
+static int32_t pick(struct captioner *c, uint32_t k, float *logits)
+{
+	uint32_t *bits = c->bits + (size_t)k * sampler_bitmap_words(c->n_vocab);
 	if (c->cfg.sampling.repetition_penalty != 1.0f)
 		sampler_penalize(logits, c->n_vocab, bits, c->cfg.sampling.repetition_penalty);
-	int32_t id = sampler_pick(c->samplers[i], logits, c->n_vocab);
+	int32_t id = sampler_pick(c->samplers[k], logits, c->n_vocab);
 	if (id >= 0)
 		sampler_bitmap_set(bits, c->n_vocab, id);
 	return id;
 }
 
-int captioner_run(struct captioner *c, const struct vision_frame *frames, uint32_t n,
-		  struct caption *out)
+/* Part `part` of pick_parts of the step's rows: next[a] for each. */
+static void pick_rows(struct captioner *c, uint32_t part)
 {
-	if (n == 0 || n > c->cfg.max_batch)
+	const uint32_t a0 = c->pick_n * part / c->pick_parts, a1 = c->pick_n * (part + 1) / c->pick_parts;
+	for (uint32_t a = a0; a < a1; a++)
+		c->next[a] = pick(c, c->order[a], c->logits + (size_t)a * c->n_vocab);
+}
+
+static void pick_task(gpointer data, gpointer user)
+{
+	struct captioner *c = user;
+	pick_rows(c, GPOINTER_TO_UINT(data) - 1);
+	g_mutex_lock(&c->pick_lock);
+	if (--c->pick_pending == 0)
+		g_cond_signal(&c->pick_done);
+	g_mutex_unlock(&c->pick_lock);
+}
+
+/* next[a] for the step's n rows (order[a] their slots), on the pool's
+ * threads and this one when there are enough rows to share. */
+static void pick_step(struct captioner *c, uint32_t n)
+{
+	const uint32_t threads = c->pool ? (uint32_t)g_thread_pool_get_max_threads(c->pool) + 1 : 1;
+	c->pick_n = n;
+	c->pick_parts = MAX(1u, MIN(threads, n / 4));
+	c->pick_pending = c->pick_parts - 1;
+	for (uint32_t p = 1; p < c->pick_parts; p++)
+		g_thread_pool_push(c->pool, GUINT_TO_POINTER(p + 1), NULL);
+	pick_rows(c, 0);
+	g_mutex_lock(&c->pick_lock);
+	while (c->pick_pending)
+		g_cond_wait(&c->pick_done, &c->pick_lock);
+	g_mutex_unlock(&c->pick_lock);
+}
+
+/* Free slot k; keep: its caption (or status) goes to the done queue. */
+static void seq_finish(struct captioner *c, uint32_t k, int status, bool keep)
+{
+	struct run_seq *r = &c->seqs[k];
+	if (!r->seq)
+		return;
+	lm_seq_release(r->seq);
+	r->seq = NULL;
+	c->n_running--;
+	if (keep) {
+		struct run_done *dn = g_new0(struct run_done, 1);
+		dn->tag = r->tag;
+		dn->status = status;
+		dn->cap = r->cap;
+		if (status == 0) {
+			if (r->gen->len > 1)
+				dn->cap.decode_ms = now_ms() - r->t_decode0;
+			GString *s = g_string_new(NULL);
+			tokenizer_decode(c->tok, (const int32_t *)(void *)r->gen->data, r->gen->len, 0, s);
+			dn->cap.n_tokens = r->gen->len;
+			dn->cap.tokens = g_memdup2(r->gen->data, (size_t)r->gen->len * sizeof(int32_t));
+			dn->cap.text = g_string_free(s, FALSE);
+		} else {
+			caption_clear(&dn->cap);
+		}
+		g_queue_push_tail(&c->done, dn);
+	} else {
+		caption_clear(&r->cap);
+	}
+	memset(&r->cap, 0, sizeof r->cap);
+	g_array_free(r->gen, TRUE);
+	r->gen = NULL;
+}
+
+/* Slot k sampled id: keep it or finish the sequence. */
+static void seq_advance(struct captioner *c, uint32_t k, int32_t id)
+{
+	struct run_seq *r = &c->seqs[k];
+	if (id < 0) {
+		seq_finish(c, k, -EINVAL, true);
+		return;
+	}
+	bool stop = c->cfg.stop_on_eos && id == c->eos;
+	if (!stop)
+		g_array_append_val(r->gen, id);
+	if (stop || r->gen->len >= c->cfg.max_tokens)
+		seq_finish(c, k, 0, true);
+}
+
+int captioner_submit(struct captioner *c, const struct captioner_request *req, uint32_t n)
+{
+	if (n == 0 || n > c->cfg.max_batch - c->n_running)
 		return -EINVAL;
-	memset(out, 0, n * sizeof *out);
 	const uint32_t V = c->n_vocab, W = sampler_bitmap_words(V);
-	struct lm_seq **seqs = g_new0(struct lm_seq *, n);
+	struct vision_frame *vf = g_new(struct vision_frame, n);
 	GArray **ids = g_new0(GArray *, n);
-	GArray **gen = g_new0(GArray *, n);
-	struct lm_input *in = g_new0(struct lm_input, n);
-	uint32_t *active = g_new0(uint32_t, n);
-	int32_t *next = g_new0(int32_t, n);
+	uint32_t *slot = g_new0(uint32_t, n);
+	uint32_t n_taken = 0;
 	char err[256] = "";
 	int ret = 0;
 	/* 1. every frame through the encoder, one submit */
 	uint32_t tokens = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct image_plan p;
-		if (image_plan_compute(&c->cfg.image, frames[i].width, frames[i].height, &p) < 0) {
+		vf[i] = *req[i].frame;
+		if (image_plan_compute(&c->cfg.image, vf[i].width, vf[i].height, &p) < 0) {
 			ret = -EINVAL;
 			goto out;
 		}
@@ -287,16 +477,15 @@ int captioner_run(struct captioner *c, const struct vision_frame *frames, uint32
 		goto out;
 	}
 	double t0 = now_ms();
-	if ((ret = vision_ctx_encode(c->vctx, frames, n, c->rows, tokens, c->plans, NULL, 0)) < 0)
+	if ((ret = vision_ctx_encode(c->vctx, vf, n, c->rows, tokens, c->plans, NULL, 0)) < 0)
 		goto out;
 	double t_enc = now_ms() - t0;
-	/* 2. prompts; 3. one prefill step for all */
-	uint32_t rows = 0, logit_rows = 0, slot0 = 0;
+	/* 2. prompts in free slots; 3. one prefill step for the new sequences */
+	uint32_t rows = 0, logit_rows = 0, slot0 = 0, k = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		int32_t image_id;
 		ids[i] = g_array_new(FALSE, FALSE, sizeof(int32_t));
-		gen[i] = g_array_new(FALSE, FALSE, sizeof(int32_t));
-		if ((ret = build_prompt(c, &c->plans[i], ids[i], &image_id, err, sizeof err)) < 0) {
+		if ((ret = build_prompt(c, &c->plans[i], req[i].prompt, ids[i], &image_id, err, sizeof err)) < 0) {
 			g_warning("captioner: %s", err);
 			goto out;
 		}
@@ -304,104 +493,133 @@ int captioner_run(struct captioner *c, const struct vision_frame *frames, uint32
 			ret = -ENOSPC;
 			goto out;
 		}
-		if ((ret = lm_seq_acquire(c->lctx, &seqs[i])) < 0)
+		while (c->seqs[k].seq)
+			k++;
+		struct run_seq *r = &c->seqs[k];
+		if ((ret = lm_seq_acquire(c->lctx, &r->seq)) < 0)
 			goto out;
-		in[i] = (struct lm_input){
-			.seq = seqs[i], .ids = (const int32_t *)(void *)ids[i]->data, .n = ids[i]->len,
+		slot[n_taken++] = k;
+		c->n_running++;
+		r->gen = g_array_new(FALSE, FALSE, sizeof(int32_t));
+		r->tag = req[i].tag;
+		r->cap = (struct caption){ .n_prompt = ids[i]->len, .n_image_tokens = c->plans[i].n_embd,
+					   .encode_ms = t_enc };
+		c->in[i] = (struct lm_input){
+			.seq = r->seq, .ids = (const int32_t *)(void *)ids[i]->data, .n = ids[i]->len,
 			.slot_rows = c->rows + (size_t)slot0 * c->d, .n_slot_rows = c->plans[i].n_embd,
 			.image_id = image_id, .all_logits = c->cfg.prompt_logits,
 		};
 		slot0 += c->plans[i].n_embd;
 		rows += ids[i]->len;
 		logit_rows += c->cfg.prompt_logits ? ids[i]->len : 1;
-		uint32_t *bits = c->bits + (size_t)i * W;
+		uint32_t *bits = c->bits + (size_t)k * W;
 		memset(bits, 0, W * sizeof *bits);
-		for (uint32_t k = 0; k < ids[i]->len; k++)
-			sampler_bitmap_set(bits, V, g_array_index(ids[i], int32_t, k));
-		out[i].n_prompt = ids[i]->len;
-		out[i].n_image_tokens = c->plans[i].n_embd;
-		out[i].encode_ms = t_enc;
+		for (uint32_t t = 0; t < ids[i]->len; t++)
+			sampler_bitmap_set(bits, V, g_array_index(ids[i], int32_t, t));
 	}
 	if (rows > c->max_rows || logit_rows > c->max_logit_rows) {
 		ret = -ENOSPC;
 		goto out;
 	}
 	t0 = now_ms();
-	if ((ret = lm_ctx_step(c->lctx, in, n, c->logits, NULL)) < 0)
+	ret = c->device_argmax ? lm_ctx_step(c->lctx, c->in, n, NULL, c->next)
+			       : lm_ctx_step(c->lctx, c->in, n, c->logits, NULL);
+	if (ret < 0)
 		goto out;
-	double t_pre = now_ms() - t0;
-	uint32_t n_active = 0, lrow = 0;
+	const double t1 = now_ms();
+	uint32_t lrow = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		out[i].prefill_ms = t_pre;
-		if (c->cfg.prompt_logits) {
-			out[i].prompt_logits = g_memdup2(c->logits + (size_t)lrow * V, (size_t)ids[i]->len * V * 4);
-			lrow += ids[i]->len;
-		} else {
-			lrow += 1;
-		}
-		int32_t id = pick(c, i, c->logits + (size_t)(lrow - 1) * V);
-		if (id < 0) {
-			ret = -EINVAL;
-			goto out;
-		}
-		if (c->cfg.stop_on_eos && id == c->eos)
-			continue;
-		g_array_append_val(gen[i], id);
-		if (gen[i]->len < c->cfg.max_tokens)
-			active[n_active++] = i;
-	}
-	/* 4. decode every active sequence together, one row each */
-	t0 = now_ms();
-	while (n_active > 0) {
-		for (uint32_t a = 0; a < n_active; a++) {
-			uint32_t i = active[a];
-			next[a] = g_array_index(gen[i], int32_t, gen[i]->len - 1);
-			in[a] = (struct lm_input){ .seq = seqs[i], .ids = &next[a], .n = 1 };
-		}
-		if ((ret = lm_ctx_step(c->lctx, in, n_active, c->logits, NULL)) < 0)
-			goto out;
-		uint32_t kept = 0;
-		for (uint32_t a = 0; a < n_active; a++) {
-			uint32_t i = active[a];
-			int32_t id = pick(c, i, c->logits + (size_t)a * V);
-			if (id < 0) {
-				ret = -EINVAL;
-				goto out;
-			}
-			bool stop = c->cfg.stop_on_eos && id == c->eos;
-			if (!stop)
-				g_array_append_val(gen[i], id);
-			if (stop || gen[i]->len >= c->cfg.max_tokens)
-				out[i].decode_ms = now_ms() - t0;
-			else
-				active[kept++] = i;
-		}
-		n_active = kept;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		if (out[i].decode_ms == 0 && gen[i]->len > 1)
-			out[i].decode_ms = now_ms() - t0;
-		GString *s = g_string_new(NULL);
-		tokenizer_decode(c->tok, (const int32_t *)(void *)gen[i]->data, gen[i]->len, 0, s);
-		out[i].n_tokens = gen[i]->len;
-		out[i].tokens = g_memdup2(gen[i]->data, (size_t)gen[i]->len * sizeof(int32_t));
-		out[i].text = g_string_free(s, FALSE);
+		struct run_seq *r = &c->seqs[slot[i]];
+		r->cap.prefill_ms = t1 - t0;
+		r->t_decode0 = t1;
+		if (c->cfg.prompt_logits)
+			r->cap.prompt_logits = g_memdup2(c->logits + (size_t)lrow * V,
+							 (size_t)ids[i]->len * V * sizeof(float));
+		lrow += c->cfg.prompt_logits ? ids[i]->len : 1;
+		seq_advance(c, slot[i], c->device_argmax ? c->next[i] : pick(c, slot[i], c->logits + (size_t)(lrow - 1) * V));
 	}
 out:
-	for (uint32_t i = 0; i < n; i++) {
-		lm_seq_release(seqs[i]);
+	if (ret < 0)
+		for (uint32_t i = 0; i < n_taken; i++)
+			seq_finish(c, slot[i], ret, false);
+	for (uint32_t i = 0; i < n; i++)
 		if (ids[i])
 			g_array_free(ids[i], TRUE);
-		if (gen[i])
-			g_array_free(gen[i], TRUE);
-		if (ret < 0)
-			caption_clear(&out[i]);
-	}
-	g_free(seqs);
 	g_free(ids);
-	g_free(gen);
-	g_free(in);
-	g_free(active);
-	g_free(next);
+	g_free(slot);
+	g_free(vf);
+	return ret;
+}
+
+int captioner_step(struct captioner *c)
+{
+	uint32_t n = 0;
+	for (uint32_t k = 0; k < c->cfg.max_batch; k++) {
+		struct run_seq *r = &c->seqs[k];
+		if (!r->seq)
+			continue;
+		c->order[n] = k;
+		c->in[n] = (struct lm_input){ .seq = r->seq, .n = 1,
+					      .ids = &g_array_index(r->gen, int32_t, r->gen->len - 1) };
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	int ret = c->device_argmax ? lm_ctx_step(c->lctx, c->in, n, NULL, c->next)
+				   : lm_ctx_step(c->lctx, c->in, n, c->logits, NULL);
+	if (ret < 0) {
+		/* the step left its sequences undefined: end them all */
+		for (uint32_t a = 0; a < n; a++)
+			seq_finish(c, c->order[a], ret, true);
+		return ret;
+	}
+	if (!c->device_argmax)
+		pick_step(c, n);
+	for (uint32_t a = 0; a < n; a++)
+		seq_advance(c, c->order[a], c->next[a]);
+	return 0;
+}
+
+int captioner_take(struct captioner *c, struct caption *out, uint64_t *tag)
+{
+	struct run_done *dn = g_queue_pop_head(&c->done);
+	if (!dn)
+		return -EAGAIN;
+	*out = dn->cap;
+	*tag = dn->tag;
+	const int status = dn->status;
+	g_free(dn);
+	return status;
+}
+
+int captioner_run(struct captioner *c, const struct vision_frame *frames, uint32_t n,
+		  struct caption *out)
+{
+	if (n == 0 || n > c->cfg.max_batch)
+		return -EINVAL;
+	if (c->n_running || !g_queue_is_empty(&c->done))
+		return -EBUSY;
+	memset(out, 0, n * sizeof *out);
+	struct captioner_request *req = g_new(struct captioner_request, n);
+	for (uint32_t i = 0; i < n; i++)
+		req[i] = (struct captioner_request){ .frame = &frames[i], .tag = i };
+	int ret = captioner_submit(c, req, n);
+	g_free(req);
+	while (ret == 0 && c->n_running)
+		ret = captioner_step(c);
+	struct caption cap;
+	uint64_t tag;
+	int st;
+	while ((st = captioner_take(c, &cap, &tag)) != -EAGAIN) {
+		if (st < 0 && ret == 0)
+			ret = st;
+		if (tag < n)
+			out[tag] = cap;
+		else
+			caption_clear(&cap);
+	}
+	if (ret < 0)
+		for (uint32_t i = 0; i < n; i++)
+			caption_clear(&out[i]);
 	return ret;
 }
