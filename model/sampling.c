@@ -110,6 +110,58 @@ static int32_t argmax(const float *z, uint32_t n)
 	return (int32_t)best;
 }
 
+/* The raw-space bound under which no id is kept (with slack for the
+ * rounding of z / t and of exp), so the exact tests run on few ids. */
+static float raw_bound(const struct sampler *s, float t, bool use_k, float kth_raw, float zmax)
+{
+	float lo = -INFINITY;
+	if (t >= 1e-3f && t <= 1e3f) {
+		if (use_k)
+			lo = kth_raw;
+		if (s->p.min_p > 0)
+			lo = fmaxf(lo, t * (zmax + logf(s->p.min_p)));
+		if (isfinite(lo))
+			lo -= fabsf(lo) * 0x1p-12f + 0x1p-12f;
+	}
+	return lo;
+}
+
+/* Weights e^(z − zmax) = π_i / π_max; min-p drops π_i < p·π_max. The
+ * maximum (weight 1) always stays. Walks z[0..n) in order (ids ascending)
+ * and returns the index drawn, or -1 when nothing is kept. */
+static int64_t draw(struct sampler *s, const float *z, uint32_t n, float t, float lo, float kth,
+		    float zmax)
+{
+	double sum = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!(z[i] >= lo))
+			continue;
+		float v = z[i] / t;
+		if (!(v >= kth))
+			continue;
+		double w = exp((double)v - zmax);
+		if (w >= s->p.min_p)
+			sum += w;
+	}
+	double u = next_uniform(&s->rng) * sum, acc = 0;
+	int64_t last = -1;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!(z[i] >= lo))
+			continue;
+		float v = z[i] / t;
+		if (!(v >= kth))
+			continue;
+		double w = exp((double)v - zmax);
+		if (w < s->p.min_p)
+			continue;
+		acc += w;
+		last = i;
+		if (u < acc)
+			return last;
+	}
+	return last; /* u rounding at the end */
+}
+
 int32_t sampler_pick(struct sampler *s, const float *logits, uint32_t n_vocab)
 {
 	if (n_vocab == 0 || n_vocab > INT32_MAX)
@@ -134,48 +186,76 @@ int32_t sampler_pick(struct sampler *s, const float *logits, uint32_t n_vocab)
 	const float zmax = zmax_raw / t;
 	if (!(zmax > -INFINITY) || isinf(zmax))
 		return argmax(logits, n_vocab); /* nothing finite to weigh */
-	const float kth = kth_raw / t;
-	/* A raw-space bound under which no id is kept (with slack for the
-	 * rounding of z / t and of exp), so the exact tests run on few ids. */
-	float lo = -INFINITY;
-	if (t >= 1e-3f && t <= 1e3f) {
-		if (use_k)
-			lo = kth_raw;
-		if (s->p.min_p > 0)
-			lo = fmaxf(lo, t * (zmax + logf(s->p.min_p)));
-		if (isfinite(lo))
-			lo -= fabsf(lo) * 0x1p-12f + 0x1p-12f;
+	const float lo = raw_bound(s, t, use_k, kth_raw, zmax);
+	int64_t i = draw(s, logits, n_vocab, t, lo, kth_raw / t, zmax);
+	return i >= 0 ? (int32_t)i : argmax(logits, n_vocab);
+}
+
+bool sampler_candidates_usable(const struct sampler *s)
+{
+	const float t = s->p.temperature;
+	return t >= 1e-3f && t <= 1e3f && s->p.min_p > 0;
+}
+
+void sampler_candidate_params(const struct sampler *s, float *t, float *log_min_p)
+{
+	*t = s->p.temperature;
+	*log_min_p = s->p.min_p > 0 ? logf(s->p.min_p) : -INFINITY;
+}
+
+/* Why this equals sampler_pick on the full row. Outside the candidates
+ * every logit is < b <= sampler_pick's min-p bound lo_p, so:
+ *  - the maximum is a candidate;
+ *  - n >= top_k: the k largest logits are all candidates, so their k-th
+ *    largest (ties counted, as the heap counts them) is the row's;
+ *  - n < top_k: the row's k-th largest is not a candidate, so it is < lo_p:
+ *    the bound is lo_p either way and every id above lo_p passes the
+ *    z/t >= kth test, exactly as with kth = -inf, which is used here;
+ *  - ids outside fail `z >= lo`, add nothing to the sums, and the walk in
+ *    id order over the candidates meets the kept ids in the same order.
+ * So the sums, the single draw and the id are bit for bit sampler_pick's. */
+int32_t sampler_pick_candidates(struct sampler *s, uint32_t *ids, float *logits, uint32_t n,
+				uint32_t n_vocab)
+{
+	if (n_vocab == 0 || n_vocab > INT32_MAX || n > n_vocab)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++)
+		if (ids[i] >= n_vocab)
+			return -EINVAL;
+	if (!sampler_candidates_usable(s) || n == 0)
+		return -EAGAIN;
+	/* Insertion sort by id: n is small (the device caps it, ~64). */
+	for (uint32_t i = 1; i < n; i++) {
+		uint32_t id = ids[i];
+		float z = logits[i];
+		uint32_t j = i;
+		for (; j > 0 && ids[j - 1] > id; j--) {
+			ids[j] = ids[j - 1];
+			logits[j] = logits[j - 1];
+		}
+		ids[j] = id;
+		logits[j] = z;
 	}
-	/* Weights e^(z − zmax) = π_i / π_max; min-p drops π_i < p·π_max. The
-	 * maximum (weight 1) always stays. */
-	double sum = 0;
-	for (uint32_t i = 0; i < n_vocab; i++) {
-		if (!(logits[i] >= lo))
-			continue;
-		float v = logits[i] / t;
-		if (!(v >= kth))
-			continue;
-		double w = exp((double)v - zmax);
-		if (w >= s->p.min_p)
-			sum += w;
+	for (uint32_t i = 1; i < n; i++)
+		if (ids[i] == ids[i - 1])
+			return -EINVAL;
+	const float t = s->p.temperature;
+	const bool use_k = s->p.top_k && s->p.top_k < n_vocab;
+	float zmax_raw = -INFINITY, kth_raw = -INFINITY;
+	for (uint32_t i = 0; i < n; i++)
+		zmax_raw = fmaxf(zmax_raw, logits[i]);
+	if (use_k && n >= s->p.top_k) {
+		uint32_t held;
+		kth_raw = top_k_threshold(s, logits, n, &held);
 	}
-	double u = next_uniform(&s->rng) * sum, acc = 0;
-	int32_t last = -1;
-	for (uint32_t i = 0; i < n_vocab; i++) {
-		if (!(logits[i] >= lo))
-			continue;
-		float v = logits[i] / t;
-		if (!(v >= kth))
-			continue;
-		double w = exp((double)v - zmax);
-		if (w < s->p.min_p)
-			continue;
-		acc += w;
-		last = (int32_t)i;
-		if (u < acc)
-			return last;
-	}
-	return last >= 0 ? last : argmax(logits, n_vocab); /* u rounding at the end */
+	const float zmax = zmax_raw / t;
+	if (!(zmax > -INFINITY) || isinf(zmax))
+		return -EAGAIN;
+	const float lo = raw_bound(s, t, use_k, kth_raw, zmax);
+	int64_t i = draw(s, logits, n, t, lo, kth_raw / t, zmax);
+	if (i < 0) /* never (the maximum stays); the full row's argmax, as sampler_pick */
+		i = argmax(logits, n);
+	return (int32_t)ids[i];
 }
 
 void sampler_bitmap_set(uint32_t *bits, uint32_t n_vocab, int32_t id)

@@ -17,6 +17,7 @@
 #ifndef CAPTIOND_MODEL_SAMPLING_H
 #define CAPTIOND_MODEL_SAMPLING_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct sampler_params {
@@ -36,6 +37,29 @@ void sampler_destroy(struct sampler *s); /* NULL-safe */
  * params: argmax when greedy, else a draw. Returns the id (>= 0) or
  * -EINVAL (n_vocab 0 or above INT32_MAX). */
 int32_t sampler_pick(struct sampler *s, const float *logits, uint32_t n_vocab);
+
+/* Candidate sampling: a device pass keeps only the ids of a row whose
+ * (penalized) logit is >= sampler_candidate_bound(zmax), zmax its largest
+ * logit; every other id fails sampler_pick's min-p test, so picking among
+ * them gives sampler_pick's id and RNG draw on the full row.
+ *
+ * Returns false when the candidate path cannot be used with these params:
+ * greedy, min_p 0 (nothing bounds the kept set) or a temperature outside
+ * [1e-3, 1e3] (sampler_pick's raw-space bound is off there). */
+bool sampler_candidates_usable(const struct sampler *s);
+/* ln(min_p) and the temperature, for the device pass's bound
+ * t·(zmax/t + ln min_p) minus a slack at least 4x sampler_pick's. */
+void sampler_candidate_params(const struct sampler *s, float *t, float *log_min_p);
+
+/* sampler_pick's result on the full row of n_vocab logits, given only ids
+ * [n] / logits [n] (any order; sorted by id here, in place) of its ids whose
+ * logit is >= some bound b with b <= sampler_pick's min-p bound: every id
+ * of the row at or above b must be there, nothing else, the row has no NaN.
+ * Draws exactly as sampler_pick would. Returns the id, or -EAGAIN when the
+ * full row is needed (n 0, an infinite maximum, params not usable), or
+ * -EINVAL (n > n_vocab, an id out of range). */
+int32_t sampler_pick_candidates(struct sampler *s, uint32_t *ids, float *logits, uint32_t n,
+				uint32_t n_vocab);
 
 /* Words of a presence bitmap over n_vocab ids (id v: bit v % 32 of word
  * v / 32), the layout gpu_op_repetition_penalty reads. */
