@@ -47,6 +47,7 @@ struct lm_acts {
 	struct lm_tensor logits_dev; /* device-local logits when only the argmax is read */
 	struct lm_tensor ids, img_pos, toks, seqs, out_idx, img; /* upload */
 	struct lm_tensor logits, next;                            /* readback */
+	struct lm_tensor cand_bits, cand;                          /* candidates: upload, readback */
 };
 
 struct lm_ctx {
@@ -259,6 +260,7 @@ struct lm_graph {
 	uint32_t n_out;   /* rows that want logits */
 	bool want_next;   /* device argmax of the logit rows */
 	bool want_logits; /* logits read back (else, with want_next, kept on the device) */
+	const struct lm_cand_params *cand; /* sampling candidates of the logit rows */
 	uint32_t fuse;    /* LM_FUSE_* made this step (0: the plain ops) */
 	char label[96];
 };
@@ -395,7 +397,7 @@ static int lm_forward(struct lm_graph *G)
 	}
 	/* Only the rows that want logits go through the final norm and head. */
 	struct lm_tensor out_idx = ints(&a->out_idx, G->n_out), sel = rows_of(&a->sel, 0, G->n_out);
-	bool dev = G->want_next && !G->want_logits;
+	bool dev = (G->want_next || G->cand) && !G->want_logits;
 	struct lm_tensor logits = rows_of(dev ? &a->logits_dev : &a->logits, 0, G->n_out);
 	if (G->n_out == T) /* every row (decode): the head reads x itself */
 		sel = x;
@@ -411,6 +413,13 @@ static int lm_forward(struct lm_graph *G)
 	if (G->want_next) {
 		struct lm_tensor next = ints(&a->next, G->n_out);
 		TRY(be->argmax(be->ctx, "lm_head.argmax", &logits, &next));
+	}
+	if (G->cand) {
+		struct lm_tensor bits = rows_of(&a->cand_bits, 0, G->n_out);
+		struct lm_tensor out = rows_of(&a->cand, 0, G->n_out);
+		struct lm_tensor full = rows_of(&a->logits, 0, G->n_out);
+		TRY(be->sample_candidates(be->ctx, "lm_head.candidates", &logits, &bits, G->cand->penalty,
+					  G->cand->t, G->cand->log_min_p, LM_CAND_CAP, &out, &full));
 	}
 	return 0;
 }
@@ -526,10 +535,13 @@ int lm_ctx_create_params(struct lm_model *m, const struct lm_ctx_params *p, stru
 		a->seqs = place(c->upload, &cur, LM_TYPE_I32, LM_SEQ_FIELDS, T);
 		a->out_idx = place(c->upload, &cur, LM_TYPE_I32, Lr, 1);
 		a->img = place(c->upload, &cur, TENSOR_F32, d, T);
+		a->cand_bits = place(c->upload, &cur, LM_TYPE_I32, (hp->n_vocab + 31) / 32,
+				     MIN(Lr, LM_CAND_MAX_ROWS));
 		c->upload_bytes = cur;
 		cur = 0;
 		a->logits = place(c->readback, &cur, TENSOR_F32, hp->n_vocab, Lr);
 		a->next = place(c->readback, &cur, LM_TYPE_I32, Lr, 1);
+		a->cand = place(c->readback, &cur, LM_TYPE_I32, LM_CAND_STRIDE, MIN(Lr, LM_CAND_MAX_ROWS));
 		c->readback_bytes = cur;
 		if (pass == 1)
 			break;
@@ -698,8 +710,8 @@ static int build_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in
 	return 0;
 }
 
-int lm_ctx_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, float *logits,
-		int32_t *next)
+static int ctx_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, float *logits,
+		    int32_t *next, const struct lm_cand_params *cand, uint32_t *cand_out)
 {
 	const struct lm_model *m = c->m;
 	const struct lm_backend *be = &m->be;
@@ -711,9 +723,16 @@ int lm_ctx_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, floa
 		if (in[i].seq)
 			in[i].seq->busy = false;
 	struct lm_graph G = { .be = be, .m = m, .c = c, .want_next = next && be->argmax,
-			      .want_logits = logits != NULL };
+			      .want_logits = logits != NULL, .cand = cand };
 	int ret = build_step(c, in, n_in, &G);
 	if (ret < 0)
+		goto out;
+	if (cand && G.n_out > a->cand.ne[1]) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	if (cand && (ret = be->write(be->ctx, c->upload, a->cand_bits.offset, cand->bits,
+				     (uint64_t)G.n_out * a->cand_bits.ne[0] * 4)) < 0)
 		goto out;
 	uint32_t T = G.batch.n_tok;
 	G.fuse = be->mul_mat_fused && T <= be->fused_max_rows ? be->fuse : 0;
@@ -734,6 +753,9 @@ int lm_ctx_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, floa
 	if (ret < 0)
 		goto out;
 	if (logits && (ret = be->read(be->ctx, c->readback, a->logits.offset, logits, (uint64_t)G.n_out * V * 4)) < 0)
+		goto out;
+	if (cand && (ret = be->read(be->ctx, c->readback, a->cand.offset, cand_out,
+				    (uint64_t)G.n_out * LM_CAND_STRIDE * 4)) < 0)
 		goto out;
 	if (next && G.want_next) {
 		ret = be->read(be->ctx, c->readback, a->next.offset, next, (uint64_t)G.n_out * 4);
@@ -757,4 +779,33 @@ out:
 		if (in[i].seq)
 			in[i].seq->busy = false;
 	return ret;
+}
+
+int lm_ctx_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, float *logits,
+		int32_t *next)
+{
+	return ctx_step(c, in, n_in, logits, next, NULL, NULL);
+}
+
+int lm_ctx_step_candidates(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in,
+			   const struct lm_cand_params *p, uint32_t *out)
+{
+	if (!c->m->be.sample_candidates)
+		return -ENOTSUP;
+	if (!p || !p->bits || !out || !n_in || !in)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n_in; i++)
+		if (in[i].all_logits && in[i].n != 1)
+			return -EINVAL;
+	return ctx_step(c, in, n_in, NULL, NULL, p, out);
+}
+
+int lm_ctx_read_logits(struct lm_ctx *c, uint32_t row, float *out)
+{
+	const struct lm_backend *be = &c->m->be;
+	uint32_t V = c->m->hp.n_vocab;
+	if (row >= c->a.cand.ne[1])
+		return -EINVAL;
+	return be->read(be->ctx, c->readback, c->a.logits.offset + (uint64_t)row * V * 4, out,
+			(uint64_t)V * 4);
 }

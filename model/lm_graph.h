@@ -176,6 +176,16 @@ struct lm_backend {
 			     const struct lm_tensor *y);
 	uint32_t fused_max_rows;
 	uint32_t fuse;
+	/* Optional (NULL: lm_ctx_step_candidates is -ENOTSUP): the min-p
+	 * candidates of sampling per row of logits F32 [V, n] (left as is):
+	 * ids whose logit, penalized where bits I32 [ceil(V/32), n] has the id's
+	 * bit, is >= t·(zmax/t + log_min_p) minus a slack (model/sampling.h).
+	 * out I32 [1 + 2·cap, n]: count (0xffffffff: use the whole row), then
+	 * (id, raw logit bits) pairs in any order; full F32 [V, n] gets the raw
+	 * row where the count is 0xffffffff or above cap. */
+	int (*sample_candidates)(void *ctx, const char *label, const struct lm_tensor *logits,
+				 const struct lm_tensor *bits, float penalty, float t, float log_min_p,
+				 uint32_t cap, const struct lm_tensor *out, const struct lm_tensor *full);
 };
 
 /* Which fusions the graph makes with mul_mat_fused. */
@@ -251,5 +261,26 @@ struct lm_input {
  * failed step leaves the sequences in it undefined: release them. */
 int lm_ctx_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, float *logits,
 		int32_t *next);
+
+/* Sampling without the logits on the host: a step as lm_ctx_step whose
+ * logit rows (at most LM_CAND_MAX_ROWS, one per input: no all_logits) stay
+ * on the device; per row r, out[r·LM_CAND_STRIDE] is the count of ids at or
+ * above the row's min-p bound (see lm_backend.sample_candidates), then
+ * LM_CAND_CAP (id, raw logit as float bits) pairs. Where the count is above
+ * LM_CAND_CAP (0xffffffff included) lm_ctx_read_logits gives the raw row.
+ * bits: [n rows][ceil(V/32)] presence bitmaps (model/sampling.h layout). */
+#define LM_CAND_CAP 64u
+#define LM_CAND_STRIDE (1u + 2u * LM_CAND_CAP)
+#define LM_CAND_MAX_ROWS 256u
+struct lm_cand_params {
+	const uint32_t *bits;
+	float penalty; /* 1: none */
+	float t, log_min_p;
+};
+int lm_ctx_step_candidates(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in,
+			   const struct lm_cand_params *p, uint32_t *out);
+/* Row r of the last candidates step's raw logits (only rows whose count is
+ * above LM_CAND_CAP hold them). */
+int lm_ctx_read_logits(struct lm_ctx *c, uint32_t row, float *out);
 
 #endif

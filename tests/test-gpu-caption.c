@@ -13,7 +13,12 @@
  *          running decode after a few steps, and one that runs with its own
  *          prompt beside a sequence of the configured one, each produce
  *          exactly the tokens they produce alone (captioner_run; for the
- *          own prompt, a captioner configured with that prompt).
+ *          own prompt, a captioner configured with that prompt). With the
+ *          model's sampling (T 0.1, top-k 50, min-p 0.15, penalty 1.05) and
+ *          fixed seeds, 8 sequences give the same tokens with host sampling
+ *          on 1 and on 4 threads and with the device's min-p candidates
+ *          (the default; CAPTIOND_SAMPLE_HOST=1 is the host path), both at
+ *          the prefill's first token and in decode.
  * png      captionctl caption --greedy on a PNG of the procedural 512×288
  *          frame (written here with GStreamer's pngenc) prints the same text
  *          as the in-memory path.
@@ -28,6 +33,7 @@
 #include "tests/reference/ref-image.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <glib.h>
 #include <math.h>
 #include <stdio.h>
@@ -279,29 +285,46 @@ static void run_join(struct gpu_test *t, const char *tool, const char *file)
 		       mixed[1].n_prompt, alone[1].n_prompt);
 	}
 	/* host sampling (the model's T / min_p / penalty) of 8 rows on 4 threads
-	 * gives the tokens it gives on one */
+	 * gives the tokens it gives on one, and the device's candidates the
+	 * tokens of the host path */
 	{
-		struct captioner *cs[2] = { NULL, NULL };
+		struct captioner *cs[3] = { NULL, NULL, NULL };
 		struct vision_frame f8[8];
-		struct caption c8[2][8];
+		struct caption c8[3][8];
 		memset(c8, 0, sizeof c8);
 		for (uint32_t i = 0; i < 8; i++)
 			f8[i] = fr[i % 2];
-		for (uint32_t v = 0; v < 2; v++) {
-			sample_threads = v ? 4 : 1;
+		for (uint32_t v = 0; v < 3; v++) {
+			sample_threads = v == 1 ? 4 : 1;
 			model_sampling = true;
+			if (v < 2)
+				g_setenv("CAPTIOND_SAMPLE_HOST", "1", TRUE);
 			cs[v] = open_captioner(t, tool, g, 8, mw, mh, false, NULL, NULL);
+			g_unsetenv("CAPTIOND_SAMPLE_HOST");
 			model_sampling = false;
 			sample_threads = 0;
 			CHECK(cs[v] && captioner_run(cs[v], f8, 8, c8[v]) == 0);
 		}
+		uint64_t cand[3] = { 0 }, full[3] = { 0 };
+		for (uint32_t v = 0; v < 3; v++)
+			if (cs[v])
+				captioner_sample_counts(cs[v], &cand[v], &full[v]);
+		printf("sampled: host path %" PRIu64 " rows whole; candidates %" PRIu64 " rows, %" PRIu64
+		       " whole\n", full[0], cand[2], full[2]);
+		CHECKF(cand[0] == 0 && full[0] == 8 * 24, "host path: %" PRIu64 " candidate rows, %" PRIu64
+		       " whole", cand[0], full[0]);
+		CHECKF(cand[2] + full[2] == 8 * 24 && cand[2] > 0,
+		       "candidate path: %" PRIu64 " candidate rows, %" PRIu64 " whole", cand[2], full[2]);
 		for (uint32_t i = 0; i < 8; i++) {
 			CHECKF(same_tokens(&c8[0][i], &c8[1][i]), "sampled seq %u: 4 sampling threads differ from 1", i);
-			caption_clear(&c8[0][i]);
-			caption_clear(&c8[1][i]);
+			CHECKF(same_tokens(&c8[0][i], &c8[2][i]), "sampled seq %u: candidates differ from the host path", i);
+			if (i < 2)
+				printf("sampled seq %u: \"%s\"\n", i, c8[2][i].text);
+			for (uint32_t v = 0; v < 3; v++)
+				caption_clear(&c8[v][i]);
 		}
-		captioner_destroy(cs[0]);
-		captioner_destroy(cs[1]);
+		for (uint32_t v = 0; v < 3; v++)
+			captioner_destroy(cs[v]);
 	}
 	/* captioner_run refuses while streamed sequences run */
 	const struct captioner_request rq = { .frame = &fr[0] };

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
@@ -44,6 +45,14 @@ struct captioner {
 	uint32_t *order;           /* [max_batch]: running k in step order */
 	GQueue done;               /* struct run_done *, finished, not yet taken */
 	bool device_argmax;        /* greedy without penalty: the LM step's argmax, no logits read back */
+	/* Sampling from the device's min-p candidates (lm_ctx_step_candidates):
+	 * ~0.5 KiB read back per row instead of 256 KiB, and the pick walks
+	 * <= 64 ids; a row with more goes the full way (pick). Off with
+	 * CAPTIOND_SAMPLE_HOST=1, for greedy, min_p 0 and prompt logits. */
+	bool cand_mode;
+	uint32_t *cand;            /* [max_batch][LM_CAND_STRIDE] */
+	uint32_t *cand_bits;       /* [max_batch][bitmap words]: the step's rows' bitmaps */
+	uint64_t n_cand_rows, n_full_rows;
 	/* Host sampling of a decode step's rows on several threads: a row is
 	 * a pass or three over n_vocab logits (~0.1 ms at 65 k), so 64 rows
 	 * would hold the step up for longer than the GPU takes. Rows are
@@ -267,10 +276,19 @@ int captioner_create(struct gpu_device *dev, const struct gpu_pipelines *pipes,
 	c->device_argmax = cfg->sampling.temperature <= 0.0f && cfg->sampling.repetition_penalty == 1.0f &&
 			   !cfg->prompt_logits;
 	{
+		const char *host = getenv("CAPTIOND_SAMPLE_HOST");
+		c->cand_mode = !c->device_argmax && !cfg->prompt_logits &&
+			       sampler_candidates_usable(c->samplers[0]) && !(host && strcmp(host, "1") == 0);
+		if (c->cand_mode) {
+			c->cand = g_new(uint32_t, (size_t)cfg->max_batch * LM_CAND_STRIDE);
+			c->cand_bits = g_new(uint32_t, (size_t)cfg->max_batch * sampler_bitmap_words(c->n_vocab));
+		}
+	}
+	{
 		const guint cpus = g_get_num_processors();
 		const uint32_t threads = cfg->sample_threads ? MIN(cfg->sample_threads, 16u)
 					 : cfg->max_batch >= 8 ? MAX(1u, MIN(cpus / 2, 4u)) : 1;
-		if (!c->device_argmax && threads > 1)
+		if (!c->device_argmax && !c->cand_mode && threads > 1)
 			c->pool = g_thread_pool_new(pick_task, c, (gint)threads - 1, TRUE, NULL);
 	}
 	g_array_free(ids, TRUE);
@@ -308,6 +326,8 @@ void captioner_destroy(struct captioner *c)
 	g_free(c->in);
 	g_free(c->next);
 	g_free(c->order);
+	g_free(c->cand);
+	g_free(c->cand_bits);
 	if (c->samplers)
 		for (uint32_t i = 0; i < c->cfg.max_batch; i++)
 			sampler_destroy(c->samplers[i]);
@@ -330,6 +350,12 @@ void captioner_destroy(struct captioner *c)
 uint32_t captioner_n_vocab(const struct captioner *c)
 {
 	return c->n_vocab;
+}
+
+void captioner_sample_counts(const struct captioner *c, uint64_t *cand_rows, uint64_t *full_rows)
+{
+	*cand_rows = c->n_cand_rows;
+	*full_rows = c->n_full_rows;
 }
 
 uint32_t captioner_running(const struct captioner *c)
@@ -390,6 +416,7 @@ static void pick_step(struct captioner *c, uint32_t n)
 {
 	const uint32_t threads = c->pool ? (uint32_t)g_thread_pool_get_max_threads(c->pool) + 1 : 1;
 	c->pick_n = n;
+	c->n_full_rows += n;
 	c->pick_parts = MAX(1u, MIN(threads, n / 4));
 	c->pick_pending = c->pick_parts - 1;
 	for (uint32_t p = 1; p < c->pick_parts; p++)
@@ -399,6 +426,52 @@ static void pick_step(struct captioner *c, uint32_t n)
 	while (c->pick_pending)
 		g_cond_wait(&c->pick_done, &c->pick_lock);
 	g_mutex_unlock(&c->pick_lock);
+}
+
+/* A candidates step for n rows, row a for slot order[a]: the rows'
+ * bitmaps go up with it. */
+static int cand_step(struct captioner *c, uint32_t n, const uint32_t *order)
+{
+	const uint32_t W = sampler_bitmap_words(c->n_vocab);
+	for (uint32_t a = 0; a < n; a++)
+		memcpy(c->cand_bits + (size_t)a * W, c->bits + (size_t)order[a] * W, W * sizeof(uint32_t));
+	float t, lmp;
+	sampler_candidate_params(c->samplers[0], &t, &lmp);
+	struct lm_cand_params p = { .bits = c->cand_bits, .penalty = c->cfg.sampling.repetition_penalty,
+				    .t = t, .log_min_p = lmp };
+	return lm_ctx_step_candidates(c->lctx, c->in, n, &p, c->cand);
+}
+
+/* Slot k's id from row a of the last candidates step: the penalty on the
+ * candidates here (the host's arithmetic, as pick's), or pick on the whole
+ * row when the device found too many (or could not judge it). */
+static int32_t cand_pick(struct captioner *c, uint32_t a, uint32_t k)
+{
+	const uint32_t V = c->n_vocab;
+	const uint32_t *o = c->cand + (size_t)a * LM_CAND_STRIDE;
+	uint32_t *bits = c->bits + (size_t)k * sampler_bitmap_words(V);
+	const float r = c->cfg.sampling.repetition_penalty;
+	if (o[0] > LM_CAND_CAP) {
+		float *row = c->logits + (size_t)a * V;
+		int ret = lm_ctx_read_logits(c->lctx, a, row);
+		c->n_full_rows++;
+		return ret < 0 ? ret : pick(c, k, row);
+	}
+	uint32_t ids[LM_CAND_CAP];
+	float z[LM_CAND_CAP];
+	for (uint32_t i = 0; i < o[0]; i++) {
+		ids[i] = o[1 + 2 * i];
+		memcpy(&z[i], &o[2 + 2 * i], sizeof(float));
+		if (ids[i] < V && r != 1.0f && ((bits[ids[i] / 32] >> (ids[i] % 32)) & 1u))
+			z[i] = z[i] < 0 ? z[i] * r : z[i] / r; /* sampler_penalize's */
+	}
+	c->n_cand_rows++;
+	int32_t id = sampler_pick_candidates(c->samplers[k], ids, z, o[0], V);
+	if (id == -EAGAIN) /* the device marks such rows whole: a disagreement */
+		return -EIO;
+	if (id >= 0)
+		sampler_bitmap_set(bits, V, id);
+	return id;
 }
 
 /* Free slot k; keep: its caption (or status) goes to the done queue. */
@@ -523,6 +596,7 @@ int captioner_submit(struct captioner *c, const struct captioner_request *req, u
 	}
 	t0 = now_ms();
 	ret = c->device_argmax ? lm_ctx_step(c->lctx, c->in, n, NULL, c->next)
+	      : c->cand_mode   ? cand_step(c, n, slot)
 			       : lm_ctx_step(c->lctx, c->in, n, c->logits, NULL);
 	if (ret < 0)
 		goto out;
@@ -536,7 +610,10 @@ int captioner_submit(struct captioner *c, const struct captioner_request *req, u
 			r->cap.prompt_logits = g_memdup2(c->logits + (size_t)lrow * V,
 							 (size_t)ids[i]->len * V * sizeof(float));
 		lrow += c->cfg.prompt_logits ? ids[i]->len : 1;
-		seq_advance(c, slot[i], c->device_argmax ? c->next[i] : pick(c, slot[i], c->logits + (size_t)(lrow - 1) * V));
+		c->n_full_rows += !c->device_argmax && !c->cand_mode;
+		seq_advance(c, slot[i], c->device_argmax ? c->next[i]
+					: c->cand_mode ? cand_pick(c, i, slot[i])
+						       : pick(c, slot[i], c->logits + (size_t)(lrow - 1) * V));
 	}
 out:
 	if (ret < 0)
@@ -566,6 +643,7 @@ int captioner_step(struct captioner *c)
 	if (n == 0)
 		return 0;
 	int ret = c->device_argmax ? lm_ctx_step(c->lctx, c->in, n, NULL, c->next)
+		  : c->cand_mode   ? cand_step(c, n, c->order)
 				   : lm_ctx_step(c->lctx, c->in, n, c->logits, NULL);
 	if (ret < 0) {
 		/* the step left its sequences undefined: end them all */
@@ -573,7 +651,10 @@ int captioner_step(struct captioner *c)
 			seq_finish(c, c->order[a], ret, true);
 		return ret;
 	}
-	if (!c->device_argmax)
+	if (c->cand_mode)
+		for (uint32_t a = 0; a < n; a++)
+			c->next[a] = cand_pick(c, a, c->order[a]);
+	else if (!c->device_argmax)
 		pick_step(c, n);
 	for (uint32_t a = 0; a < n; a++)
 		seq_advance(c, c->order[a], c->next[a]);

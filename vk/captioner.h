@@ -121,6 +121,9 @@ int captioner_step(struct captioner *c);
 int captioner_take(struct captioner *c, struct caption *out, uint64_t *tag);
 
 uint32_t captioner_running(const struct captioner *c);    /* sequences holding a slot */
+/* Rows sampled so far from the device's min-p candidates, and rows sampled
+ * from the whole logits row (the host path, or too many candidates). */
+void captioner_sample_counts(const struct captioner *c, uint64_t *cand_rows, uint64_t *full_rows);
 uint32_t captioner_free_slots(const struct captioner *c); /* max_batch − running */
 
 /* 0 when a request with this prompt text fits the context (any frame up to

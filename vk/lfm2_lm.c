@@ -180,6 +180,16 @@ static int vk_argmax(void *ctx, const char *label, const struct lm_tensor *logit
 	return gpu_op_argmax(g->mem.rec, label, &L, &I);
 }
 
+static int vk_sample_candidates(void *ctx, const char *label, const struct lm_tensor *logits,
+				const struct lm_tensor *bits, float penalty, float t, float log_min_p,
+				uint32_t cap, const struct lm_tensor *out, const struct lm_tensor *full)
+{
+	struct gpu_lm *g = ctx;
+	struct gpu_tensor L = gpu_graph_tensor(logits), F = gpu_graph_tensor(full);
+	struct gpu_i32s B = gi(bits), O = gi(out);
+	return gpu_op_sample_candidates(g->mem.rec, label, &L, &B, penalty, t, log_min_p, cap, &O, &F);
+}
+
 int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, struct gpu_staging *st,
 		  uint32_t max_dispatches, struct gpu_lm **out)
 {
@@ -225,6 +235,7 @@ int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, str
 		.argmax = vk_argmax,
 		.mul_mat_fused = vk_mul_mat_fused,
 		.fused_max_rows = g->mmv_max_cols,
+		.sample_candidates = vk_sample_candidates,
 	};
 	g->be.fuse = LM_FUSE_DEFAULT;
 	env = getenv("CAPTIOND_LM_FUSE");

@@ -763,3 +763,60 @@ int gpu_op_mul_mat_vec_fused(struct gpu_recorder *rec, const char *label,
 	}
 	return 0;
 }
+
+/* --- sampling candidates --- */
+
+int gpu_op_sample_candidates(struct gpu_recorder *rec, const char *label,
+			     const struct gpu_tensor *logits, const struct gpu_i32s *present,
+			     float penalty, float t, float log_min_p, uint32_t cap,
+			     const struct gpu_i32s *out, const struct gpu_tensor *full)
+{
+	struct gpu_device *dev = gpu_recorder_device(rec);
+	const struct gpu_pipeline *pl = lm_pipe(rec, GPU_PIPE_SAMPLE_CANDIDATES_F32);
+	int ret;
+	if ((ret = gpu_t_check(label, "logits", logits, TENSOR_F32)) < 0 ||
+	    (ret = gpu_t_check(label, "full", full, TENSOR_F32)) < 0)
+		return ret;
+	if (!(penalty > 0) || !isfinite(penalty) || !(t > 0) || !isfinite(t) || isnan(log_min_p) ||
+	    cap == 0 || cap > 65536) {
+		g_warning("%s: penalty %g, temperature %g, ln min_p %g or cap %u out of range", label,
+			  (double)penalty, (double)t, (double)log_min_p, cap);
+		return -EINVAL;
+	}
+	uint32_t V = logits->ne[0], n = logits->ne[1], words = (V + 31) / 32, per = 1 + 2 * cap;
+	if (full->ne[0] != V || full->ne[1] < n) {
+		g_warning("%s: full [%u, %u] does not match logits [%u, %u]", label, full->ne[0],
+			  full->ne[1], V, n);
+		return -EINVAL;
+	}
+	if ((uint64_t)words * n > UINT32_MAX || (uint64_t)per * n > UINT32_MAX) {
+		g_warning("%s: %u rows are too many", label, n);
+		return -EINVAL;
+	}
+	if ((ret = check_groups(rec, label, n, 1, 1)) < 0)
+		return ret;
+	struct gpu_binding b[4];
+	uint32_t z_off, b_off, o_off, f_off;
+	if ((ret = bind_rows(dev, label, "logits", logits, 0, n, false, &b[0], &z_off)) < 0 ||
+	    (ret = bind_ints(dev, label, "present", present, words * n, false, &b[1], &b_off)) < 0 ||
+	    (ret = bind_ints(dev, label, "out", out, per * n, true, &b[2], &o_off)) < 0 ||
+	    (ret = bind_rows(dev, label, "full", full, 0, n, true, &b[3], &f_off)) < 0)
+		return ret;
+	struct gpu_push_candidates pc = {
+		.n_vocab = V,
+		.n_seq = n,
+		.z_off = z_off,
+		.z_stride = stride_units(logits),
+		.b_off = b_off,
+		.b_stride = words,
+		.o_off = o_off,
+		.o_stride = per,
+		.f_off = f_off,
+		.f_stride = stride_units(full),
+		.cap = cap,
+		.penalty = penalty,
+		.t = t,
+		.log_min_p = log_min_p,
+	};
+	return gpu_recorder_dispatch(rec, pl, label, b, 4, &pc, sizeof pc, n, 1, 1);
+}

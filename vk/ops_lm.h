@@ -180,4 +180,16 @@ int gpu_op_repetition_penalty(struct gpu_recorder *rec, const char *label,
 int gpu_op_argmax(struct gpu_recorder *rec, const char *label, const struct gpu_tensor *logits,
 		  const struct gpu_i32s *ids);
 
+/* The min-p candidates of sampling (shaders/sample_candidates.comp) per row
+ * j of logits F32 [V, n] (device memory, not changed): ids whose logit,
+ * penalized by r where bit v of present's row j is set (words: ceil(V/32)
+ * per row), is >= t·(zmax/t + log_min_p) minus a slack. out I32
+ * [>= 1 + 2·cap, n]: per row the count (0xffffffff: pick from the whole
+ * row), then cap (id, raw logit bits) pairs, in any order. full F32 [V, n]
+ * gets the raw row where the count is 0xffffffff or above cap. */
+int gpu_op_sample_candidates(struct gpu_recorder *rec, const char *label,
+			     const struct gpu_tensor *logits, const struct gpu_i32s *present,
+			     float penalty, float t, float log_min_p, uint32_t cap,
+			     const struct gpu_i32s *out, const struct gpu_tensor *full);
+
 #endif

@@ -68,6 +68,7 @@
 #include "mul_mat_vec_fused_q8_0_f32.h"
 #include "rep_penalty_f32.h"
 #include "rope_qk_norm_f32.h"
+#include "sample_candidates_f32.h"
 #include "set_rows_f32.h"
 #include "shortconv_f32.h"
 #include "swiglu_f32.h"
@@ -176,6 +177,7 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE(GPU_PIPE_ATTENTION_Q8_0_F32, attention_q8_0_f32, gpu_push_attention, 4),
 	PIPE(GPU_PIPE_ATTENTION_Q4_0_F32, attention_q4_0_f32, gpu_push_attention, 4),
 	PIPE(GPU_PIPE_ATTENTION_MERGE_F32, attention_merge_f32, gpu_push_attention, 4),
+	PIPE(GPU_PIPE_SAMPLE_CANDIDATES_F32, sample_candidates_f32, gpu_push_candidates, 8),
 };
 
 struct gpu_pipeline {

@@ -98,6 +98,7 @@ enum gpu_pipe_id {
 	GPU_PIPE_ATTENTION_Q8_0_F32,
 	GPU_PIPE_ATTENTION_Q4_0_F32,
 	GPU_PIPE_ATTENTION_MERGE_F32,
+	GPU_PIPE_SAMPLE_CANDIDATES_F32, /* min-p candidates of sampling rows */
 	GPU_PIPE_COUNT
 };
 

@@ -74,6 +74,18 @@ struct gpu_push_sample {
 };
 _Static_assert(sizeof(struct gpu_push_sample) == 28, "mirror of sample.comp");
 
+/* shaders/sample_candidates.comp */
+struct gpu_push_candidates {
+	uint32_t n_vocab, n_seq;
+	uint32_t z_off, z_stride;
+	uint32_t b_off, b_stride;
+	uint32_t o_off, o_stride;
+	uint32_t f_off, f_stride;
+	uint32_t cap;
+	float penalty, t, log_min_p;
+};
+_Static_assert(sizeof(struct gpu_push_candidates) == 56, "mirror of sample_candidates.comp");
+
 /* shaders/mul_mat_vec_fused.comp: flags GPU_MMV_NORM | GPU_MMV_GLU | GPU_MMV_ADD */
 struct gpu_push_mmv_fused {
 	uint32_t ne0, nrows, ncols;
