@@ -18,7 +18,9 @@
  *          fixed seeds, 8 sequences give the same tokens with host sampling
  *          on 1 and on 4 threads and with the device's min-p candidates
  *          (the default; CAPTIOND_SAMPLE_HOST=1 is the host path), both at
- *          the prefill's first token and in decode.
+ *          the prefill's first token and in decode; with T 1.5 and min-p
+ *          0.02 (rows over the device's 64 candidates: the whole-row
+ *          fallback) too.
  * png      captionctl caption --greedy on a PNG of the procedural 512×288
  *          frame (written here with GStreamer's pngenc) prints the same text
  *          as the in-memory path.
@@ -77,6 +79,7 @@ static const char *own_prompt;  /* open_captioner: instead of the golden's promp
 static uint32_t max_prompt_tokens;
 static uint32_t sample_threads;
 static bool model_sampling;     /* the model's sampling instead of greedy */
+static bool wide_sampling;      /* with model_sampling: T 1.5, min-p 0.02 (many candidates) */
 
 static struct captioner *open_captioner(struct gpu_test *t, const char *tool, const struct gguf_file *g,
 					uint32_t n_seq, uint32_t max_w, uint32_t max_h, bool logits,
@@ -103,6 +106,10 @@ static struct captioner *open_captioner(struct gpu_test *t, const char *tool, co
 			struct captioner_config d;
 			captioner_config_default(&d);
 			cfg.sampling = d.sampling;
+			if (wide_sampling) {
+				cfg.sampling.temperature = 1.5f;
+				cfg.sampling.min_p = 0.02f;
+			}
 		}
 		cfg.max_width = max_w;
 		cfg.max_height = max_h;
@@ -325,6 +332,35 @@ static void run_join(struct gpu_test *t, const char *tool, const char *file)
 		}
 		for (uint32_t v = 0; v < 3; v++)
 			captioner_destroy(cs[v]);
+	}
+	/* T 1.5, min-p 0.02: rows with more candidates than the device returns
+	 * take the whole-row path; the tokens still match the host path */
+	{
+		struct captioner *cs[2] = { NULL, NULL };
+		struct caption w[2][2];
+		memset(w, 0, sizeof w);
+		uint64_t cand[2] = { 0 }, full[2] = { 0 };
+		for (uint32_t v = 0; v < 2; v++) {
+			model_sampling = wide_sampling = true;
+			if (v == 0)
+				g_setenv("CAPTIOND_SAMPLE_HOST", "1", TRUE);
+			cs[v] = open_captioner(t, tool, g, 2, mw, mh, false, NULL, NULL);
+			g_unsetenv("CAPTIOND_SAMPLE_HOST");
+			model_sampling = wide_sampling = false;
+			CHECK(cs[v] && captioner_run(cs[v], fr, 2, w[v]) == 0);
+			if (cs[v])
+				captioner_sample_counts(cs[v], &cand[v], &full[v]);
+		}
+		printf("wide sampling: candidates %" PRIu64 " rows, %" PRIu64 " whole\n", cand[1], full[1]);
+		CHECKF(full[1] > 0 && cand[1] + full[1] == 2 * 24,
+		       "wide sampling: %" PRIu64 " candidate rows, %" PRIu64 " whole", cand[1], full[1]);
+		for (uint32_t i = 0; i < 2; i++) {
+			CHECKF(same_tokens(&w[0][i], &w[1][i]), "wide sampling seq %u: candidates differ from the host path", i);
+			caption_clear(&w[0][i]);
+			caption_clear(&w[1][i]);
+		}
+		captioner_destroy(cs[0]);
+		captioner_destroy(cs[1]);
 	}
 	/* captioner_run refuses while streamed sequences run */
 	const struct captioner_request rq = { .frame = &fr[0] };
