@@ -4,10 +4,11 @@
  *
  * The repetition penalty (step 1) and greedy argmax run on the GPU
  * (gpu_op_repetition_penalty, gpu_op_argmax); sampler_penalize is the same
- * step on the CPU for a CPU backend and for tests. Sampling stays on the CPU
- * because after top-k only 50 candidates are left: the GPU would need a
- * 65536-wide selection pass to save a 256 KiB readback per sequence per
- * token, and the RNG and candidate logic are easier to check here.
+ * step on the CPU for a CPU backend and for tests. The draw stays on the
+ * CPU (the RNG and the exact tests are easier to check here), but the
+ * device can cut a row down to its min-p candidates first (vk/captioner.c,
+ * shaders/sample_candidates.comp): sampler_pick_candidates then gives
+ * sampler_pick's id from those few, with no 256 KiB readback.
  *
  * The RNG is our own (splitmix64), not torch's: streams are reproducible
  * for a seed but differ from transformers' draws (the distribution is the

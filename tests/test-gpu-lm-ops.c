@@ -18,10 +18,17 @@
  *   swiglu                1e-12  f32 exp vs double
  *   repetition penalty    1e-12  GPU division may be 2.5 ulp
  *   argmax                exact ids (first maximum wins, planted ties)
+ *   sample candidates     exact: the ids at or above sampler_pick's min-p bound
+ *                         (host penalty) all there, none under the device
+ *                         bound's (2^-9 slack, less 2^-8 for GPU rounding),
+ *                         raw logits bit for bit, and sampler_pick_candidates
+ *                         on them draws sampler_pick's ids; whole-row copies
+ *                         for NaN, +inf and over-cap rows
  *   mul_mat_vec_fused     1e-9   as mul_mat_vec (f32 sums vs double; the norm
  *                                scale applied after the dot product)
  */
 #include "model/quant.h"
+#include "model/sampling.h"
 #include "tests/check.h"
 #include "tests/gpu-test-util.h"
 #include "tests/reference/ref-lfm2vl.h"
@@ -878,6 +885,135 @@ static void test_argmax_shapes(struct gpu_test *t, uint32_t n_vocab, uint32_t st
 	free(z);
 }
 
+/* gpu_op_sample_candidates on planted rows (model sampling: T 0.1,
+ * top-k 50, min-p 0.15, penalty 1.05). */
+static void test_candidates(struct gpu_test *t, uint64_t seed)
+{
+	enum { NS = 7, WORDS = V / 32, CAP = 64, PER = 1 + 2 * CAP };
+	const struct sampler_params sp = { .temperature = 0.1f, .top_k = 50, .min_p = 0.15f,
+					   .repetition_penalty = 1.05f };
+	const float r = sp.repetition_penalty;
+	uint64_t rng = seed;
+	float *z = random_floats((size_t)V * NS, &rng, -10, 10);
+	uint32_t *bits = calloc((size_t)WORDS * NS, 4);
+	for (int j = 0; j < NS; j++)
+		for (int k = 0; k < 700; k++) {
+			uint32_t v = (uint32_t)(gpu_test_rand(&rng) % V);
+			bits[(size_t)WORDS * j + v / 32] |= 1u << (v % 32);
+		}
+	float *row;
+	/* 0: a few leaders, some penalized */
+	row = z;
+	for (int k = 0; k < 12; k++)
+		row[gpu_test_rand(&rng) % V] = 20 - 0.02f * (float)k;
+	/* 1: flat: every id a candidate (over cap) */
+	for (int i = 0; i < V; i++)
+		z[(size_t)V + i] = -1.5f;
+	/* 2: a NaN */
+	row = z + (size_t)2 * V;
+	row[17] = 30, row[999] = NAN;
+	/* 3: the maximum penalized, losing to a close second */
+	row = z + (size_t)3 * V;
+	row[123] = 50, row[456] = 49, row[789] = 48.9f;
+	bits[(size_t)WORDS * 3 + 123 / 32] |= 1u << (123 % 32);
+	bits[(size_t)WORDS * 3 + 456 / 32] &= ~(1u << (456 % 32));
+	/* 4: +inf */
+	z[(size_t)4 * V + 5] = INFINITY;
+	/* 5: ties: 40 ids at 25 */
+	row = z + (size_t)5 * V;
+	for (int k = 0; k < 40; k++)
+		row[k * 1601] = 25;
+	/* 6: ids around the min-p bound of a leader at 12 */
+	row = z + (size_t)6 * V;
+	row[3] = 12;
+	bits[(size_t)WORDS * 6] &= ~(1u << 3);
+	{
+		const float b = 0.1f * (12 / 0.1f + logf(0.15f));
+		for (int k = 0; k < 30; k++) {
+			uint32_t v = 100 + (uint32_t)k * 2000;
+			row[v] = b + (float)(k - 15) * 1e-5f;
+			bits[(size_t)WORDS * 6 + v / 32] &= ~(1u << (v % 32));
+		}
+	}
+	struct gpu_tensor Z = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, V, NS, z);
+	struct gpu_i32s B = ints(t, GPU_MEM_UPLOAD, (const int32_t *)bits, WORDS * NS);
+	int32_t *o = calloc((size_t)PER * NS, 4);
+	struct gpu_i32s O = ints(t, GPU_MEM_READBACK, o, PER * NS);
+	float *zero = calloc((size_t)V * NS, sizeof(float)), *full = malloc(sizeof(float) * V * NS);
+	struct gpu_tensor F = gpu_test_tensor(t, GPU_MEM_READBACK, TENSOR_F32, V, NS, zero);
+	struct sampler *s0, *s1;
+	CHECK(sampler_create(&sp, 1, &s0) == 0 && sampler_create(&sp, 1, &s1) == 0);
+	float tt, lmp;
+	sampler_candidate_params(s0, &tt, &lmp);
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_sample_candidates(t->rec, "sampler.candidates", &Z, &B, r, tt, lmp, CAP, &O, &F) == 0);
+	run(t);
+	read_ints(t, &O, o);
+	CHECK(gpu_test_read(t, &F, full) == 0);
+	float *h = malloc(sizeof(float) * V);
+	for (int j = 0; j < NS; j++) {
+		const float *zr = z + (size_t)V * j;
+		memcpy(h, zr, sizeof(float) * V);
+		sampler_penalize(h, V, bits + (size_t)WORDS * j, r);
+		const uint32_t cnt = (uint32_t)o[PER * j];
+		const bool whole = j == 2 || j == 4, over = j == 1;
+		CHECKF(whole ? cnt == 0xffffffffu : over ? cnt == V : cnt >= 1 && cnt <= CAP,
+		       "candidates row %d: count %u", j, cnt);
+		if (whole || over || cnt > CAP) {
+			CHECKF(memcmp(full + (size_t)V * j, zr, sizeof(float) * V) == 0,
+			       "candidates row %d: the whole row was not copied", j);
+			continue;
+		}
+		float zmax = -INFINITY;
+		for (int v = 0; v < V; v++)
+			zmax = fmaxf(zmax, h[v]);
+		float lo = 0.1f * (zmax / 0.1f + lmp); /* sampler_pick's bound */
+		lo -= fabsf(lo) * 0x1p-12f + 0x1p-12f;
+		float lo_dev = 0.1f * (zmax / 0.1f + lmp);
+		lo_dev -= fabsf(lo_dev) * 0x1p-8f + 0x1p-8f;
+		bool *in = calloc(V, 1);
+		uint32_t ids[CAP], bad = 0, need = 0;
+		float zs[CAP];
+		for (uint32_t i = 0; i < cnt; i++) {
+			uint32_t v = (uint32_t)o[PER * j + 1 + 2 * i];
+			float x;
+			memcpy(&x, &o[PER * j + 2 + 2 * i], 4);
+			if (v >= V || in[v] || memcmp(&x, &zr[v], 4) != 0 || !(h[v] >= lo_dev)) {
+				bad++;
+				continue;
+			}
+			in[v] = true;
+			ids[i] = v;
+			zs[i] = h[v];
+		}
+		for (int v = 0; v < V; v++)
+			if (h[v] >= lo && !in[v])
+				need++;
+		CHECKF(bad == 0 && need == 0, "candidates row %d: %u bad, %u missing", j, bad, need);
+		if (bad == 0) {
+			uint32_t diff = 0;
+			for (int d = 0; d < 50; d++) {
+				uint32_t ci[CAP];
+				float cz[CAP];
+				memcpy(ci, ids, sizeof(uint32_t) * cnt);
+				memcpy(cz, zs, sizeof(float) * cnt);
+				diff += sampler_pick_candidates(s1, ci, cz, cnt, V) != sampler_pick(s0, h, V);
+			}
+			CHECKF(diff == 0, "candidates row %d: %u of 50 draws differ from sampler_pick", j, diff);
+		}
+		fprintf(stderr, "candidates row %d: %u ids\n", j, cnt);
+		free(in);
+	}
+	sampler_destroy(s0);
+	sampler_destroy(s1);
+	free(h);
+	free(z);
+	free(bits);
+	free(o);
+	free(zero);
+	free(full);
+}
+
 static void group_ffn_sample(void)
 {
 	struct gpu_test t;
@@ -890,6 +1026,7 @@ static void group_ffn_sample(void)
 	test_argmax_shapes(&t, 1003, 1003, 406); /* scalar loads */
 	test_argmax_shapes(&t, 1001, 1004, 407); /* vec4 loads, 1 tail element */
 	test_argmax_shapes(&t, 40003, 40004, 408);
+	test_candidates(&t, 409);
 	CHECK(gpu_test_close(&t) == 0);
 }
 
