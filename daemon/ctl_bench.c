@@ -197,12 +197,14 @@ static int cmp_double(const void *a, const void *b)
 static int bench_lm(int argc, char **argv)
 {
 	gchar *model = NULL, *preset = NULL, *type = NULL, *cache_dir = NULL, *tool = NULL;
+	gint chunk = LM_CHAIN_MAX;
 	GOptionEntry entries[] = {
 		{ "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "LM GGUF (default: generated from --preset/--type)", "LM.gguf" },
 		{ "preset", 'p', 0, G_OPTION_ARG_STRING, &preset, "make-model preset: 450m or 1.6b", "NAME" },
 		{ "type", 't', 0, G_OPTION_ARG_STRING, &type, "make-model LM type: F16, Q8_0, Q4_0", "TYPE" },
 		{ "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &cache_dir, "where generated models are kept", "DIR" },
 		{ "make-model", 0, 0, G_OPTION_ARG_FILENAME, &tool, "the make-model tool", "PATH" },
+		{ "decode-chunk", 0, 0, G_OPTION_ARG_INT, &chunk, "greedy decode steps per submit, 1 to 16 (default 16; 1: the one-step loop)", "K" },
 		{ NULL, 0, 0, 0, NULL, NULL, NULL },
 	};
 	GOptionContext *octx = g_option_context_new("- LM prefill and decode speed on the GPU, as JSON");
@@ -221,9 +223,9 @@ static int bench_lm(int argc, char **argv)
 	}
 	bool gen = !model && preset && type && (!strcmp(preset, "450m") || !strcmp(preset, "1.6b")) &&
 		   (!strcmp(type, "F16") || !strcmp(type, "Q8_0") || !strcmp(type, "Q4_0"));
-	if (argc != 1 || (!model && !gen)) {
+	if (argc != 1 || (!model && !gen) || chunk < 1 || chunk > LM_CHAIN_MAX) {
 		fprintf(stderr, "captionctl bench lm: usage: --preset 450m|1.6b --type F16|Q8_0|Q4_0 "
-				"[--cache-dir DIR] [--make-model PATH] | --model LM.gguf\n");
+				"[--cache-dir DIR] [--make-model PATH] | --model LM.gguf [--decode-chunk 1..16]\n");
 		goto out;
 	}
 	status = 1;
@@ -270,7 +272,7 @@ static int bench_lm(int argc, char **argv)
 	}
 	struct lm_input pre = { .ids = (const int32_t *)ids->data, .n = n_prompt, .slot_rows = rows,
 				.n_slot_rows = n_img, .image_id = image_id };
-	int32_t next[BENCH_MAX_BATCH];
+	int32_t next[BENCH_MAX_BATCH], chunk_out[BENCH_MAX_BATCH * LM_CHAIN_MAX];
 
 	/* Prefill: one warm-up, then the median of BENCH_REPEATS (time to first
 	 * token = prefill + the argmax read back). */
@@ -307,14 +309,26 @@ static int bench_lm(int argc, char **argv)
 				goto fail;
 		}
 		double t0 = 0;
-		for (int s = 0; s < BENCH_WARMUP_STEPS + BENCH_DECODE_STEPS; s++) {
+		/* Greedy: chunk steps per submit (lm_ctx_decode_greedy), or the
+		 * one-step loop (--decode-chunk 1). */
+		for (int s = 0; s < BENCH_WARMUP_STEPS + BENCH_DECODE_STEPS;) {
 			if (s == BENCH_WARMUP_STEPS)
 				t0 = now_s();
-			for (uint32_t k = 0; k < B; k++)
-				in[k] = (struct lm_input){ .seq = seqs[k], .ids = &tok[k], .n = 1 };
-			if ((ret = lm_ctx_step(c, in, B, NULL, next)) < 0)
-				goto fail;
-			memcpy(tok, next, B * sizeof *tok);
+			int left = (s < BENCH_WARMUP_STEPS ? BENCH_WARMUP_STEPS : BENCH_WARMUP_STEPS + BENCH_DECODE_STEPS) - s;
+			uint32_t k = (uint32_t)MIN(chunk, left);
+			if (chunk == 1) {
+				for (uint32_t i = 0; i < B; i++)
+					in[i] = (struct lm_input){ .seq = seqs[i], .ids = &tok[i], .n = 1 };
+				if ((ret = lm_ctx_step(c, in, B, NULL, next)) < 0)
+					goto fail;
+				memcpy(tok, next, B * sizeof *tok);
+			} else {
+				if ((ret = lm_ctx_decode_greedy(c, seqs, tok, B, k, chunk_out)) < 0)
+					goto fail;
+				for (uint32_t i = 0; i < B; i++)
+					tok[i] = chunk_out[i * k + k - 1];
+			}
+			s += (int)k;
 		}
 		double dt = now_s() - t0;
 		decode_tps[bi] = (double)B * BENCH_DECODE_STEPS / dt;
@@ -337,14 +351,14 @@ static int bench_lm(int argc, char **argv)
 	       "\"decode_tokens_s\":{\"1\":%.1f,\"4\":%.1f,\"16\":%.1f,\"32\":%.1f},"
 	       "\"decode_step_ms\":{\"1\":%.3f,\"4\":%.3f,\"16\":%.3f,\"32\":%.3f},"
 	       "\"memory_bytes\":{\"weights\":%llu,\"kv_conv_pool\":%llu,\"scratch\":%llu,\"io\":%llu,"
-	       "\"device_local\":%llu,\"host_visible\":%llu},\"pool_slots\":%u,\"pool_ctx\":%u}\n",
+	       "\"device_local\":%llu,\"host_visible\":%llu},\"pool_slots\":%u,\"pool_ctx\":%u,\"decode_chunk\":%d}\n",
 	       model_json, dev_json, hp->n_layer, hp->d_model, hp->n_vocab, t_load, n_prompt, n_img,
 	       n_prompt / ttft_s, ttft_s * 1e3, decode_tps[0], decode_tps[1], decode_tps[2], decode_tps[3],
 	       step_ms[0], step_ms[1], step_ms[2], step_ms[3],
 	       (unsigned long long)lm_model_weight_bytes(e.model), (unsigned long long)mem.pool_bytes,
 	       (unsigned long long)mem.scratch_bytes, (unsigned long long)mem.io_bytes,
 	       (unsigned long long)(kinds[LM_MEM_WEIGHTS] + kinds[LM_MEM_SCRATCH]),
-	       (unsigned long long)(kinds[LM_MEM_UPLOAD] + kinds[LM_MEM_READBACK]), BENCH_MAX_BATCH, n_ctx);
+	       (unsigned long long)(kinds[LM_MEM_UPLOAD] + kinds[LM_MEM_READBACK]), BENCH_MAX_BATCH, n_ctx, chunk);
 	g_free(model_json);
 	g_free(dev_json);
 	status = 0;
