@@ -238,6 +238,7 @@ struct schema_key {
 static const char *const sampling_names[] = { "greedy", "model", NULL };
 static const char *const log_names[] = { "error", "warning", "info", "debug", NULL };
 static const char *const position_names[] = { "bottom", "top", NULL };
+static const char *const kv_cache_names[] = { "f16", "q8_0", "q4_0", NULL };
 
 static bool check_no_control(const char *value, size_t len, char *why, size_t why_size)
 {
@@ -293,6 +294,9 @@ static const struct schema_key top_keys[] = {
 	  "Drop tokens less likely than min_p times the most likely one.", C(min_p), NULL, 0, NULL },
 	{ "model.repetition_penalty", KEY_FLOAT, 1, 2, "1.05", NULL,
 	  "Penalty on tokens already in the caption; 1 is none.", C(repetition_penalty), NULL, 0, NULL },
+	{ "model.kv_cache_type", KEY_ENUM, 0, 0, "f16", NULL,
+	  "What the attention cache holds: f16, q8_0 (half the memory) or q4_0 (a quarter; logits move more).",
+	  C(kv_cache_type), kv_cache_names, 0, NULL },
 	{ "prompt.text", KEY_STRING, 1, 2048, "Describe this image in one short sentence.", NULL,
 	  "What the model is asked about every frame.", C(prompt_text), NULL, 0, NULL },
 	{ "prompt.language", KEY_STRING, 2, 35, "en", NULL,

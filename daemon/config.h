@@ -31,6 +31,13 @@ enum config_sampling {
 	CONFIG_SAMPLING_MODEL,  /* the model's recommended temperature / min_p / penalty */
 };
 
+/* model.kv_cache_type: what the LM's K and V caches hold (docs/vulkan.md). */
+enum config_kv_cache_type {
+	CONFIG_KV_F16,  /* 12 KiB a position on LFM2-350M */
+	CONFIG_KV_Q8_0, /* 6.4 KiB, logits within NMSE 2e-5, greedy unchanged on the goldens */
+	CONFIG_KV_Q4_0, /* 3.4 KiB, logits within NMSE 3e-3 */
+};
+
 enum config_log_level {
 	CONFIG_LOG_ERROR,
 	CONFIG_LOG_WARNING,
@@ -74,6 +81,7 @@ struct captiond_config {
 	double temperature;
 	double min_p;
 	double repetition_penalty;
+	enum config_kv_cache_type kv_cache_type;
 	char *prompt_text;
 	char *prompt_language;         /* BCP 47 tag, "en" */
 	char *gpu_device;              /* "auto", an index "0", or part of a device name */

@@ -10,6 +10,7 @@
 
 #include "daemon/captionctl.h"
 #include "model/lm_graph.h"
+#include "model/quant.h"
 #include "model/tokenizer.h"
 #include "vk/device.h"
 #include "vk/lfm2_lm.h"
@@ -190,21 +191,50 @@ static int cmp_double(const void *a, const void *b)
 
 #define BENCH_IMAGE_SLOTS 256
 #define BENCH_MAX_BATCH 32
+/* The memory target's configuration (issue 4): 16 sequences of 1,024
+ * positions, prompts prefilled in chunks of --prefill-chunk rows; decoded
+ * there with each sequence BENCH_LONG_PROMPTS prompts deep. */
+#define BENCH_LONG_SLOTS 16
+#define BENCH_LONG_CTX 1024
+#define BENCH_LONG_PROMPTS 3
 #define BENCH_DECODE_STEPS 32
 #define BENCH_WARMUP_STEPS 4
 #define BENCH_REPEATS 3
 
+/* Prefill n ids of a sequence in steps of at most chunk rows, the image rows
+ * (one per image_id, in order) handed to the step holding their slots. */
+static int prefill_chunked(struct lm_ctx *c, struct lm_seq *q, const int32_t *ids, uint32_t n,
+			   const float *rows, uint32_t d, int32_t image_id, uint32_t chunk, int32_t *next)
+{
+	uint32_t img = 0;
+	for (uint32_t a = 0; a < n; a += chunk) {
+		uint32_t m = MIN(chunk, n - a), k = 0;
+		for (uint32_t i = 0; i < m; i++)
+			k += ids[a + i] == image_id;
+		struct lm_input in = { .seq = q, .ids = ids + a, .n = m, .image_id = image_id,
+				       .slot_rows = k ? rows + (size_t)img * d : NULL, .n_slot_rows = k };
+		int ret = lm_ctx_step(c, &in, 1, NULL, next);
+		if (ret < 0)
+			return ret;
+		img += k;
+	}
+	return 0;
+}
+
 static int bench_lm(int argc, char **argv)
 {
-	gchar *model = NULL, *preset = NULL, *type = NULL, *cache_dir = NULL, *tool = NULL;
-	gint chunk = LM_CHAIN_MAX;
+	gchar *model = NULL, *preset = NULL, *type = NULL, *cache_dir = NULL, *tool = NULL, *kv_name = NULL;
+	gint chunk = 64;
+	gint decode_chunk = LM_CHAIN_MAX;
 	GOptionEntry entries[] = {
+		{ "kv-type", 0, 0, G_OPTION_ARG_STRING, &kv_name, "KV cache type: f16 (default), q8_0, q4_0", "TYPE" },
+		{ "prefill-chunk", 0, 0, G_OPTION_ARG_INT, &chunk, "prefill rows per step in the 16 x 1024 configuration (default 64)", "N" },
 		{ "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "LM GGUF (default: generated from --preset/--type)", "LM.gguf" },
 		{ "preset", 'p', 0, G_OPTION_ARG_STRING, &preset, "make-model preset: 450m or 1.6b", "NAME" },
 		{ "type", 't', 0, G_OPTION_ARG_STRING, &type, "make-model LM type: F16, Q8_0, Q4_0", "TYPE" },
 		{ "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &cache_dir, "where generated models are kept", "DIR" },
 		{ "make-model", 0, 0, G_OPTION_ARG_FILENAME, &tool, "the make-model tool", "PATH" },
-		{ "decode-chunk", 0, 0, G_OPTION_ARG_INT, &chunk, "greedy decode steps per submit, 1 to 16 (default 16; 1: the one-step loop)", "K" },
+		{ "decode-chunk", 0, 0, G_OPTION_ARG_INT, &decode_chunk, "greedy decode steps per submit, 1 to 16 (default 16; 1: the one-step loop)", "K" },
 		{ NULL, 0, 0, 0, NULL, NULL, NULL },
 	};
 	GOptionContext *octx = g_option_context_new("- LM prefill and decode speed on the GPU, as JSON");
@@ -223,9 +253,12 @@ static int bench_lm(int argc, char **argv)
 	}
 	bool gen = !model && preset && type && (!strcmp(preset, "450m") || !strcmp(preset, "1.6b")) &&
 		   (!strcmp(type, "F16") || !strcmp(type, "Q8_0") || !strcmp(type, "Q4_0"));
-	if (argc != 1 || (!model && !gen) || chunk < 1 || chunk > LM_CHAIN_MAX) {
+	uint32_t kv_type = TENSOR_F16;
+	if (argc != 1 || (!model && !gen) || (kv_name && lm_kv_type_parse(kv_name, &kv_type) < 0) ||
+	    chunk < 16 || chunk > 4096 || decode_chunk < 1 || decode_chunk > LM_CHAIN_MAX) {
 		fprintf(stderr, "captionctl bench lm: usage: --preset 450m|1.6b --type F16|Q8_0|Q4_0 "
-				"[--cache-dir DIR] [--make-model PATH] | --model LM.gguf [--decode-chunk 1..16]\n");
+				"[--cache-dir DIR] [--make-model PATH] | --model LM.gguf; [--kv-type f16|q8_0|q4_0] "
+				"[--prefill-chunk 16..4096] [--decode-chunk 1..16]\n");
 		goto out;
 	}
 	status = 1;
@@ -266,7 +299,9 @@ static int bench_lm(int argc, char **argv)
 		rows[i] = (float)((double)(st >> 40) / (double)(1ull << 24) - 0.5) * 0.1f;
 	}
 	uint32_t n_ctx = n_prompt + BENCH_WARMUP_STEPS + BENCH_DECODE_STEPS + 8;
-	if ((ret = lm_ctx_create(e.model, BENCH_MAX_BATCH, n_ctx, n_prompt, BENCH_MAX_BATCH, &c)) < 0) {
+	struct lm_ctx_params cp = { .n_slots = BENCH_MAX_BATCH, .n_ctx = n_ctx, .max_rows = n_prompt,
+				    .max_logit_rows = BENCH_MAX_BATCH, .kv_type = kv_type, .kv_type_set = true };
+	if ((ret = lm_ctx_create_params(e.model, &cp, &c)) < 0) {
 		fprintf(stderr, "captionctl bench lm: context: %s\n", g_strerror(-ret));
 		goto out;
 	}
@@ -315,8 +350,8 @@ static int bench_lm(int argc, char **argv)
 			if (s == BENCH_WARMUP_STEPS)
 				t0 = now_s();
 			int left = (s < BENCH_WARMUP_STEPS ? BENCH_WARMUP_STEPS : BENCH_WARMUP_STEPS + BENCH_DECODE_STEPS) - s;
-			uint32_t k = (uint32_t)MIN(chunk, left);
-			if (chunk == 1) {
+			uint32_t k = (uint32_t)MIN(decode_chunk, left);
+			if (decode_chunk == 1) {
 				for (uint32_t i = 0; i < B; i++)
 					in[i] = (struct lm_input){ .seq = seqs[i], .ids = &tok[i], .n = 1 };
 				if ((ret = lm_ctx_step(c, in, B, NULL, next)) < 0)
@@ -343,6 +378,67 @@ static int bench_lm(int argc, char **argv)
 	lm_ctx_memory(c, &mem);
 	uint64_t kinds[4];
 	gpu_lm_memory(e.glm, kinds);
+
+	/* 16 x 1,024: memory as allocated (this context alone), chunked
+	 * prefill, decode of 16 sequences BENCH_LONG_PROMPTS prompts deep. */
+	lm_ctx_destroy(c);
+	c = NULL;
+	struct lm_ctx_params lp = { .n_slots = BENCH_LONG_SLOTS, .n_ctx = BENCH_LONG_CTX,
+				    .max_rows = (uint32_t)chunk, .max_logit_rows = BENCH_LONG_SLOTS,
+				    .kv_type = kv_type, .kv_type_set = true };
+	if ((ret = lm_ctx_create_params(e.model, &lp, &c)) < 0) {
+		fprintf(stderr, "captionctl bench lm: context of 16 x 1024: %s\n", g_strerror(-ret));
+		goto out;
+	}
+	struct lm_ctx_memory lmem;
+	lm_ctx_memory(c, &lmem);
+	uint64_t lkinds[4];
+	gpu_lm_memory(e.glm, lkinds);
+	double long_ttft = 0, long_tps = 0, long_step = 0;
+	uint32_t long_pos = 0;
+	if (BENCH_LONG_PROMPTS * n_prompt + BENCH_WARMUP_STEPS + BENCH_DECODE_STEPS <= BENCH_LONG_CTX) {
+		int32_t tok[BENCH_MAX_BATCH];
+		for (uint32_t k = 0; k < BENCH_LONG_SLOTS; k++) {
+			if ((ret = lm_seq_acquire(c, &seqs[k])) < 0)
+				goto fail;
+			for (int r = 0; r < BENCH_LONG_PROMPTS; r++) {
+				double t0 = now_s();
+				if ((ret = prefill_chunked(c, seqs[k], (const int32_t *)ids->data, n_prompt, rows,
+							   hp->d_model, image_id, (uint32_t)chunk, &tok[k])) < 0)
+					goto fail;
+				if (k == 1 && r == 0) /* one warm prompt (k = 0 warmed the pipelines) */
+					long_ttft = now_s() - t0;
+			}
+		}
+		long_pos = lm_seq_pos(seqs[0]);
+		double t0 = 0;
+		for (int s = 0; s < BENCH_WARMUP_STEPS + BENCH_DECODE_STEPS; s++) {
+			struct lm_input in[BENCH_MAX_BATCH];
+			if (s == BENCH_WARMUP_STEPS) {
+				t0 = now_s();
+				gpu_device_profile_reset(e.gpu.dev); /* CAPTIOND_PROFILE: these steps only */
+			}
+			for (uint32_t k = 0; k < BENCH_LONG_SLOTS; k++)
+				in[k] = (struct lm_input){ .seq = seqs[k], .ids = &tok[k], .n = 1 };
+			if ((ret = lm_ctx_step(c, in, BENCH_LONG_SLOTS, NULL, next)) < 0)
+				goto fail;
+			memcpy(tok, next, BENCH_LONG_SLOTS * sizeof *tok);
+		}
+		double dt = now_s() - t0;
+		const char *prof = getenv("CAPTIOND_PROFILE");
+		if (prof && strcmp(prof, "1") == 0) {
+			fprintf(stderr, "profile: %d decode steps of %d sequences from position %u (%s KV)\n",
+				BENCH_DECODE_STEPS, BENCH_LONG_SLOTS, long_pos, lm_kv_type_name(kv_type));
+			gpu_device_profile_print(e.gpu.dev, stderr);
+			gpu_device_profile_reset(e.gpu.dev);
+		}
+		long_tps = (double)BENCH_LONG_SLOTS * BENCH_DECODE_STEPS / dt;
+		long_step = dt / BENCH_DECODE_STEPS * 1e3;
+		for (uint32_t k = 0; k < BENCH_LONG_SLOTS; k++) {
+			lm_seq_release(seqs[k]);
+			seqs[k] = NULL;
+		}
+	}
 	gchar *model_json = json_escape(model);
 	gchar *dev_json = json_escape(gpu_device_caps(e.gpu.dev)->name);
 	printf("{\"class\":\"bench\",\"bench\":\"lm\",\"model\":\"%s\",\"device\":\"%s\","
@@ -351,14 +447,26 @@ static int bench_lm(int argc, char **argv)
 	       "\"decode_tokens_s\":{\"1\":%.1f,\"4\":%.1f,\"16\":%.1f,\"32\":%.1f},"
 	       "\"decode_step_ms\":{\"1\":%.3f,\"4\":%.3f,\"16\":%.3f,\"32\":%.3f},"
 	       "\"memory_bytes\":{\"weights\":%llu,\"kv_conv_pool\":%llu,\"scratch\":%llu,\"io\":%llu,"
-	       "\"device_local\":%llu,\"host_visible\":%llu},\"pool_slots\":%u,\"pool_ctx\":%u,\"decode_chunk\":%d}\n",
+	       "\"device_local\":%llu,\"host_visible\":%llu},\"pool_slots\":%u,\"pool_ctx\":%u,"
+	       "\"kv_type\":\"%s\",\"kv_bytes\":%llu,"
+	       "\"slots16_ctx1024\":{\"memory_bytes\":{\"weights\":%llu,\"kv\":%llu,\"kv_conv_pool\":%llu,"
+	       "\"scratch\":%llu,\"io\":%llu,\"device_local\":%llu,\"host_visible\":%llu},"
+	       "\"prefill_chunk\":%d,\"prompt_ms_chunked\":%.2f,\"decode_from_pos\":%u,"
+	       "\"decode_tokens_s\":%.1f,\"decode_step_ms\":%.3f},\"decode_chunk\":%d}\n",
 	       model_json, dev_json, hp->n_layer, hp->d_model, hp->n_vocab, t_load, n_prompt, n_img,
 	       n_prompt / ttft_s, ttft_s * 1e3, decode_tps[0], decode_tps[1], decode_tps[2], decode_tps[3],
 	       step_ms[0], step_ms[1], step_ms[2], step_ms[3],
 	       (unsigned long long)lm_model_weight_bytes(e.model), (unsigned long long)mem.pool_bytes,
 	       (unsigned long long)mem.scratch_bytes, (unsigned long long)mem.io_bytes,
 	       (unsigned long long)(kinds[LM_MEM_WEIGHTS] + kinds[LM_MEM_SCRATCH]),
-	       (unsigned long long)(kinds[LM_MEM_UPLOAD] + kinds[LM_MEM_READBACK]), BENCH_MAX_BATCH, n_ctx, chunk);
+	       (unsigned long long)(kinds[LM_MEM_UPLOAD] + kinds[LM_MEM_READBACK]), BENCH_MAX_BATCH, n_ctx,
+	       lm_kv_type_name(kv_type), (unsigned long long)mem.kv_bytes,
+	       (unsigned long long)lm_model_weight_bytes(e.model), (unsigned long long)lmem.kv_bytes,
+	       (unsigned long long)lmem.pool_bytes, (unsigned long long)lmem.scratch_bytes,
+	       (unsigned long long)lmem.io_bytes,
+	       (unsigned long long)(lkinds[LM_MEM_WEIGHTS] + lkinds[LM_MEM_SCRATCH]),
+	       (unsigned long long)(lkinds[LM_MEM_UPLOAD] + lkinds[LM_MEM_READBACK]), chunk, long_ttft * 1e3,
+	       long_pos, long_tps, long_step, decode_chunk);
 	g_free(model_json);
 	g_free(dev_json);
 	status = 0;
@@ -379,6 +487,7 @@ out:
 	g_free(type);
 	g_free(cache_dir);
 	g_free(tool);
+	g_free(kv_name);
 	return status;
 }
 
@@ -389,7 +498,7 @@ struct bench {
 };
 
 static const struct bench benches[] = {
-	{ "lm", bench_lm, "LM prefill/decode on the GPU: --preset 450m|1.6b --type F16|Q8_0|Q4_0 | --model LM.gguf" },
+	{ "lm", bench_lm, "LM prefill/decode on the GPU: --preset 450m|1.6b --type F16|Q8_0|Q4_0 | --model LM.gguf [--kv-type f16|q8_0|q4_0]" },
 	{ "tokenizer", bench_tokenizer, "encode/decode speed: --model FILE.gguf [--seconds N]" },
 	{ "vision", ctl_bench_vision_main, "encoder ms per frame: --mmproj MM.gguf [--sizes WxH,..] [--batches 1,4,16]" },
 	{ "caption", ctl_bench_caption_main, "frame-to-caption latency: --model LM.gguf --mmproj MM.gguf [--tokens 32]" },

@@ -70,11 +70,12 @@ bool ctl_lm_is_eog(int32_t id)
 
 int ctl_generate_main(int argc, char **argv)
 {
-	gchar *model = NULL;
+	gchar *model = NULL, *kv_name = NULL;
 	gint max_tokens = 256;
 	gboolean greedy = TRUE;
 	gint chunk = LM_CHAIN_MAX;
 	GOptionEntry entries[] = {
+		{ "kv-type", 0, 0, G_OPTION_ARG_STRING, &kv_name, "KV cache type: f16 (default), q8_0, q4_0", "TYPE" },
 		{ "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "the LM GGUF", "LM.gguf" },
 		{ "max-tokens", 'n', 0, G_OPTION_ARG_INT, &max_tokens, "tokens to generate at most (default 256)", "N" },
 		{ "greedy", 0, 0, G_OPTION_ARG_NONE, &greedy, "argmax decoding (the default and, for now, the only mode)", NULL },
@@ -96,9 +97,11 @@ int ctl_generate_main(int argc, char **argv)
 		fprintf(stderr, "captionctl generate: %s\n", err->message);
 		goto done;
 	}
-	if (!model || argc != 2 || max_tokens < 1 || max_tokens > 65536 || chunk < 1 || chunk > LM_CHAIN_MAX) {
+	uint32_t kv_type = 0;
+	if (!model || argc != 2 || max_tokens < 1 || max_tokens > 65536 || chunk < 1 || chunk > LM_CHAIN_MAX ||
+	    (kv_name && lm_kv_type_parse(kv_name, &kv_type) < 0)) {
 		fprintf(stderr, "captionctl generate: usage: --model LM.gguf [--max-tokens N] [--greedy] "
-				"[--decode-chunk 1..16] \"PROMPT\"\n");
+				"[--kv-type f16|q8_0|q4_0] [--decode-chunk 1..16] \"PROMPT\"\n");
 		goto done;
 	}
 	status = 1;
@@ -108,7 +111,9 @@ int ctl_generate_main(int argc, char **argv)
 	if (prompt_build(e.tok, &req, ids, NULL, NULL, 0) < 0)
 		goto done;
 	uint32_t n_prompt = ids->len;
-	int ret = lm_ctx_create(e.model, 1, n_prompt + (uint32_t)max_tokens, n_prompt, 1, &c);
+	struct lm_ctx_params cp = { .n_slots = 1, .n_ctx = n_prompt + (uint32_t)max_tokens, .max_rows = n_prompt,
+				    .max_logit_rows = 1, .kv_type = kv_type, .kv_type_set = kv_name != NULL };
+	int ret = lm_ctx_create_params(e.model, &cp, &c);
 	if (ret == 0)
 		ret = lm_seq_acquire(c, &seq);
 	if (ret < 0) {
@@ -174,5 +179,6 @@ done:
 	g_clear_error(&err);
 	g_option_context_free(octx);
 	g_free(model);
+	g_free(kv_name);
 	return status;
 }

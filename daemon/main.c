@@ -47,6 +47,7 @@
 #include "daemon/protocol.h"
 #include "daemon/publisher.h"
 #include "daemon/service.h"
+#include "model/quant.h"
 #include "pipeline/capture.h"
 #include "pipeline/webvtt.h"
 #include "vk/captioner.h"
@@ -335,6 +336,9 @@ static int engine_start(struct daemon *d)
 	cc.prompt = c->prompt_text;
 	cc.max_tokens = c->max_new_tokens;
 	cc.max_batch = c->max_batch;
+	cc.kv_type = c->kv_cache_type == CONFIG_KV_Q8_0   ? TENSOR_Q8_0
+		     : c->kv_cache_type == CONFIG_KV_Q4_0 ? TENSOR_Q4_0
+							  : TENSOR_F16;
 	cc.max_width = c->capture_width;
 	cc.max_height = c->capture_height;
 	cc.image.min_image_tokens = c->min_image_tokens;

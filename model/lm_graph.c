@@ -52,6 +52,8 @@ struct lm_acts {
 struct lm_ctx {
 	struct lm_model *m;
 	uint32_t n_slots, n_ctx;
+	uint32_t kv_type;
+	uint64_t kv_bytes;
 	uint32_t max_rows, max_logit_rows;
 	void *pool, *scratch, *upload, *readback;
 	uint64_t pool_bytes, scratch_bytes, upload_bytes, readback_bytes;
@@ -424,20 +426,62 @@ static int lm_forward(struct lm_graph *G)
 
 /* ---------------------------------------------------------------- context */
 
+/* Splits of one sequence's keys (flash-decoding) the part scratch holds
+ * room for, for steps of up to LM_PART_ROWS rows (decode batches). */
+#define LM_PART_SPLITS 16
+#define LM_PART_ROWS 16
+
+static const struct { const char *name; uint32_t type; } kv_names[] = {
+	{ "f16", TENSOR_F16 }, { "q8_0", TENSOR_Q8_0 }, { "q4_0", TENSOR_Q4_0 }, { "f32", TENSOR_F32 },
+};
+
+int lm_kv_type_parse(const char *name, uint32_t *type)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(kv_names); i++)
+		if (!g_ascii_strcasecmp(name, kv_names[i].name)) {
+			*type = kv_names[i].type;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *lm_kv_type_name(uint32_t type)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(kv_names); i++)
+		if (kv_names[i].type == type)
+			return kv_names[i].name;
+	return NULL;
+}
+
 int lm_ctx_create(struct lm_model *m, uint32_t n_slots, uint32_t n_ctx, uint32_t max_rows,
 		  uint32_t max_logit_rows, struct lm_ctx **out)
+{
+	struct lm_ctx_params p = { .n_slots = n_slots, .n_ctx = n_ctx, .max_rows = max_rows,
+				   .max_logit_rows = max_logit_rows };
+	return lm_ctx_create_params(m, &p, out);
+}
+
+int lm_ctx_create_params(struct lm_model *m, const struct lm_ctx_params *p, struct lm_ctx **out)
 {
 	*out = NULL;
 	const struct lfm2_lm_hparams *hp = &m->hp;
 	const struct lm_backend *be = &m->be;
+	uint32_t n_slots = p->n_slots, n_ctx = p->n_ctx, max_rows = p->max_rows;
+	uint32_t max_logit_rows = p->max_logit_rows, kv_type = p->kv_type_set ? p->kv_type : be->kv_type;
 	if (!n_slots || !n_ctx || !max_rows || !max_logit_rows || n_slots > 4096 || n_ctx > (1u << 20) ||
 	    max_rows > (1u << 16) || max_logit_rows > max_rows || (uint64_t)n_slots * n_ctx > INT32_MAX ||
-	    hp->l_cache < 2 || (be->kv_type != TENSOR_F32 && be->kv_type != TENSOR_F16))
+	    hp->l_cache < 2 || !lm_kv_type_name(kv_type))
 		return -EINVAL;
+	uint64_t kv_row = 0;
+	if (kv_type != be->kv_type && !(be->kv_types & (1u << kv_type)))
+		return -ENOTSUP;
+	if (tensor_row_bytes(kv_type, (uint64_t)hp->n_head_kv * hp->head_dim, &kv_row) < 0)
+		return -EINVAL; /* a row that is not whole blocks */
 	struct lm_ctx *c = g_new0(struct lm_ctx, 1);
 	c->m = m;
 	c->n_slots = n_slots;
 	c->n_ctx = n_ctx;
+	c->kv_type = kv_type;
 	c->max_rows = max_rows;
 	c->max_logit_rows = max_logit_rows;
 	uint32_t d = hp->d_model, nq = hp->n_head * hp->head_dim, nk = hp->n_head_kv * hp->head_dim;
@@ -447,11 +491,14 @@ int lm_ctx_create(struct lm_model *m, uint32_t n_slots, uint32_t n_ctx, uint32_t
 	/* Sizes first (mem NULL), then allocate and place again with the handles. */
 	for (int pass = 0; pass < 2; pass++) {
 		uint64_t cur = 0;
+		c->kv_bytes = 0;
 		for (uint32_t i = 0; i < hp->n_layer; i++) {
 			if (hp->is_attention[i]) {
-				c->kv[i].k = place(c->pool, &cur, be->kv_type, nk, n_slots * n_ctx);
-				c->kv[i].v = place(c->pool, &cur, be->kv_type, nk, n_slots * n_ctx);
+				uint64_t c0 = cur;
+				c->kv[i].k = place(c->pool, &cur, kv_type, nk, n_slots * n_ctx);
+				c->kv[i].v = place(c->pool, &cur, kv_type, nk, n_slots * n_ctx);
 				c->kv[i].n_ctx = n_ctx;
+				c->kv_bytes += cur - c0;
 			} else {
 				c->conv[i] = place(c->pool, &cur, TENSOR_F32, Lm1 * d, n_slots);
 			}
@@ -459,6 +506,11 @@ int lm_ctx_create(struct lm_model *m, uint32_t n_slots, uint32_t n_ctx, uint32_t
 		c->pool_bytes = cur;
 		cur = 0;
 		struct lm_acts *a = &c->a;
+		/* [hd + 2, n_head·splits·rows]: per piece the unnormalized output, its max and sum */
+		struct lm_tensor part = place(c->scratch, &cur, TENSOR_F32, hp->head_dim + 2,
+					      hp->n_head * LM_PART_SPLITS * MIN(max_rows, LM_PART_ROWS));
+		for (uint32_t i = 0; i < hp->n_layer; i++)
+			c->kv[i].part = part;
 		a->x = place(c->scratch, &cur, TENSOR_F32, d, T);
 		a->xb = place(c->scratch, &cur, TENSOR_F32, d, T);
 		a->y = place(c->scratch, &cur, TENSOR_F32, d, T);
@@ -562,6 +614,8 @@ void lm_ctx_destroy(struct lm_ctx *c)
 void lm_ctx_memory(const struct lm_ctx *c, struct lm_ctx_memory *mem)
 {
 	mem->pool_bytes = c->pool_bytes;
+	mem->kv_bytes = c->kv_bytes;
+	mem->kv_type = c->kv_type;
 	mem->scratch_bytes = c->scratch_bytes;
 	mem->io_bytes = c->upload_bytes + c->readback_bytes;
 }
@@ -619,7 +673,7 @@ static uint32_t host_argmax(const float *x, uint32_t n)
 static int build_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in, struct lm_graph *G)
 {
 	const struct lfm2_lm_hparams *hp = &c->m->hp;
-	uint32_t d = hp->d_model, T = 0, n_out = 0, n_img = 0, max_seq = 0;
+	uint32_t d = hp->d_model, T = 0, n_out = 0, n_img = 0, max_seq = 0, max_keys = 0;
 	for (uint32_t i = 0; i < n_in; i++) {
 		const struct lm_input *p = &in[i];
 		if (!p->seq || p->seq->ctx != c || !p->seq->used || p->seq->busy || !p->n || !p->ids)
@@ -652,6 +706,7 @@ static int build_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in
 		sq[2] = (int32_t)p->seq->slot;
 		sq[3] = (int32_t)p->seq->pos;
 		max_seq = p->n > max_seq ? p->n : max_seq;
+		max_keys = MAX(max_keys, p->seq->pos + p->n);
 		uint32_t want = p->all_logits ? p->n : 1;
 		if (want > c->max_logit_rows - n_out)
 			return -ENOSPC;
@@ -664,6 +719,7 @@ static int build_step(struct lm_ctx *c, const struct lm_input *in, uint32_t n_in
 	G->batch.n_tok = T;
 	G->batch.n_seq = n_in;
 	G->batch.max_seq_tok = max_seq;
+	G->batch.max_keys = max_keys;
 	G->batch.toks = c->a.toks;
 	G->batch.toks.ne[1] = T;
 	G->batch.seqs = c->a.seqs;
@@ -810,6 +866,9 @@ int lm_ctx_decode_greedy(struct lm_ctx *c, struct lm_seq *const *seqs, const int
 	if ((ret = be->begin(be->ctx)) < 0)
 		goto out;
 	struct lm_tensor ids0 = ints(&a->ids, n_seq);
+	uint32_t max_pos = 0;
+	for (uint32_t i = 0; i < n_seq; i++)
+		max_pos = MAX(max_pos, seqs[i]->pos);
 	for (uint32_t j = 0; j < k_steps && ret == 0; j++) {
 		struct lm_tensor ids_prev = ints(&c->chain_ids, n_seq), ids_next = ints(&c->chain_ids, n_seq);
 		ids_prev.offset += (uint64_t)(j ? j - 1 : 0) * n_seq * 4;
@@ -817,6 +876,7 @@ int lm_ctx_decode_greedy(struct lm_ctx *c, struct lm_seq *const *seqs, const int
 		struct lm_graph G = { .be = be, .m = m, .c = c, .want_next = true, .n_out = n_seq,
 				      .ids_in = j ? &ids_prev : &ids0, .next_out = &ids_next };
 		G.batch = (struct lm_batch){ .n_tok = n_seq, .n_seq = n_seq, .max_seq_tok = 1,
+					     .max_keys = max_pos + j + 1,
 					     .toks = rows_of(&c->chain_toks, j * n_seq, n_seq),
 					     .seqs = rows_of(&c->chain_seqs, j * n_seq, n_seq) };
 		G.fuse = be->mul_mat_fused && n_seq <= be->fused_max_rows ? be->fuse : 0;

@@ -62,6 +62,7 @@ enum lm_mem_kind { LM_MEM_WEIGHTS, LM_MEM_SCRATCH, LM_MEM_UPLOAD, LM_MEM_READBAC
 struct lm_batch {
 	uint32_t n_tok, n_seq;
 	uint32_t max_seq_tok;  /* the largest n_tok of one sequence */
+	uint32_t max_keys;     /* the largest n_past + n_tok: keys attention reads */
 	struct lm_tensor toks, seqs;
 };
 
@@ -69,11 +70,17 @@ struct lm_batch {
  * positions), per layer:
  *   conv state  F32 [(L−1)·d, n_slots]: the slot's last L−1 values of B⊙X,
  *               oldest first (spec §3.5); zeroed when a slot is taken.
- *   K, V cache  kv_type (F32 or F16) [n_kv·hd, n_slots·n_ctx]: row
- *               slot·n_ctx + pos; K after QK-norm and RoPE, V raw (§3.6). */
+ *   K, V cache  the context's kv_type (F32, F16, Q8_0 or Q4_0; ggml blocks
+ *               along the row) [n_kv·hd, n_slots·n_ctx]: row slot·n_ctx +
+ *               pos; K after QK-norm and RoPE, V raw (§3.6), each row
+ *               quantized as a whole when written (quantize_row).
+ *   part        F32 scratch, shared by every layer, for a backend that splits
+ *               a sequence's keys over several workgroups (flash-decoding)
+ *               and merges the pieces; ne[0] · ne[1] floats. */
 struct lm_kv {
 	struct lm_tensor k, v;
 	uint32_t n_ctx;
+	struct lm_tensor part;
 };
 
 /* What lm_backend.mul_mat_fused folds around y = W·x; NULL members are off.
@@ -103,7 +110,8 @@ int lm_weights_upload(void *ctx, const char *backend_name,
 struct lm_backend {
 	void *ctx;
 	const char *name;
-	uint32_t kv_type;  /* TENSOR_F32 or TENSOR_F16: what kv caches hold */
+	uint32_t kv_type;  /* what KV caches hold unless the context asks for another */
+	uint32_t kv_types; /* bit 1u << type for each KV type the ops take (0: kv_type only) */
 	/* Memory: sized at start-up only. UPLOAD is written by write() every
 	 * step; READBACK read by read() after submit. */
 	int (*alloc)(void *ctx, enum lm_mem_kind kind, uint64_t bytes, const char *name, void **mem);
@@ -189,13 +197,30 @@ const struct lfm2_lm_hparams *lm_model_hparams(const struct lm_model *m);
 uint64_t lm_model_weight_bytes(const struct lm_model *m);
 
 /* Reserve pools for n_slots sequences of n_ctx positions and activations for
- * steps of up to max_rows rows, of which up to max_logit_rows want logits. */
+ * steps of up to max_rows rows, of which up to max_logit_rows want logits;
+ * KV caches of the backend's kv_type. */
 int lm_ctx_create(struct lm_model *m, uint32_t n_slots, uint32_t n_ctx, uint32_t max_rows,
 		  uint32_t max_logit_rows, struct lm_ctx **out);
+
+/* The same with every choice named. kv_type: TENSOR_F32, TENSOR_F16,
+ * TENSOR_Q8_0 or TENSOR_Q4_0 (model/quant.h), one the backend takes
+ * (-ENOTSUP otherwise), used when kv_type_set. */
+struct lm_ctx_params {
+	uint32_t n_slots, n_ctx, max_rows, max_logit_rows;
+	uint32_t kv_type;
+	bool kv_type_set; /* false: the backend's kv_type */
+};
+int lm_ctx_create_params(struct lm_model *m, const struct lm_ctx_params *p, struct lm_ctx **out);
+
+/* "f16", "q8_0", "q4_0" (also "f32") ⇄ the tensor type; -EINVAL / NULL when unknown. */
+int lm_kv_type_parse(const char *name, uint32_t *type);
+const char *lm_kv_type_name(uint32_t type);
 void lm_ctx_destroy(struct lm_ctx *c);
 
 struct lm_ctx_memory {
 	uint64_t pool_bytes;     /* KV caches and conv states */
+	uint64_t kv_bytes;       /* of which the KV caches */
+	uint32_t kv_type;
 	uint64_t scratch_bytes;  /* activations */
 	uint64_t io_bytes;       /* per-step upload and readback */
 };

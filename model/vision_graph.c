@@ -20,6 +20,8 @@
 struct vision_layer {
 	struct lm_tensor ln1_w, ln1_b, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;
 	struct lm_tensor ln2_w, ln2_b, up_w, up_b, down_w, down_b;
+	bool fused;                  /* qkv_w, qkv_b are views of q, k, v back to back */
+	struct lm_tensor qkv_w, qkv_b;
 };
 
 struct vision_model {
@@ -56,8 +58,10 @@ struct vision_ctx {
 	void *frames, *images, *coeffs, *pos;  /* UPLOAD, SCRATCH, UPLOAD, UPLOAD */
 	void *act_mem[10];                     /* SCRATCH, one per activation */
 	void *out;                             /* READBACK */
-	/* activations: columns are patches (or tokens) of the whole batch */
-	struct lm_tensor patches, x, xn, q, k, v, o, h;  /* [.., cap.patches] */
+	void *segs;  /* UPLOAD: I32 crop starts [cap.crops + 1], then crops [4, cap.crops] */
+	/* activations: columns are patches (or tokens) of the whole batch;
+	 * q, k, v are views into qkv [3D, ..] */
+	struct lm_tensor patches, x, xn, qkv, q, k, v, o, h;  /* [.., cap.patches] */
 	struct lm_tensor u, t, y;                        /* [4D | P | d, cap.tokens] */
 	struct crop *crops;
 	struct pass *passes;
@@ -74,9 +78,42 @@ static uint64_t align_up(uint64_t x)
 static struct lm_tensor cols(const struct lm_tensor *t, uint32_t first, uint32_t n)
 {
 	struct lm_tensor v = *t;
-	v.offset += (uint64_t)first * t->ne[0] * 4;
+	v.offset += (uint64_t)first * (t->row_stride ? t->row_stride : (uint64_t)t->ne[0] * 4);
 	v.ne[1] = n;
 	return v;
+}
+
+/* Rows [r0, r0 + n) of each column of t as a strided view. */
+static struct lm_tensor rows_view(const struct lm_tensor *t, uint32_t r0, uint32_t n)
+{
+	struct lm_tensor v = *t;
+	v.row_stride = t->row_stride ? t->row_stride : (uint64_t)t->ne[0] * 4;
+	v.offset += (uint64_t)r0 * 4;
+	v.ne[0] = n;
+	return v;
+}
+
+/* a, b, c as one tensor [ne0, 3·ne1] (vectors: [3·ne0, 1]) when they lie
+ * back to back. */
+static bool stack3(const struct lm_tensor *a, const struct lm_tensor *b, const struct lm_tensor *c,
+		   struct lm_tensor *out)
+{
+	uint64_t bytes;
+	if (a->type != b->type || a->type != c->type || a->ne[0] != b->ne[0] ||
+	    a->ne[0] != c->ne[0] || a->ne[1] != b->ne[1] || a->ne[1] != c->ne[1] ||
+	    a->row_stride || b->row_stride || c->row_stride ||
+	    tensor_row_bytes(a->type, a->ne[0], &bytes) < 0 || a->ne[0] > UINT32_MAX / 3 ||
+	    a->ne[1] > UINT32_MAX / 3)
+		return false;
+	bytes *= a->ne[1];
+	if (b->offset != a->offset + bytes || c->offset != b->offset + bytes)
+		return false;
+	*out = *a;
+	if (a->ne[1] == 1) /* vectors (biases): one [3·ne0] row */
+		out->ne[0] = 3 * a->ne[0];
+	else
+		out->ne[1] = 3 * a->ne[1];
+	return true;
 }
 
 /* ---------------------------------------------------------------- model */
@@ -154,11 +191,12 @@ int vision_model_create(const struct vision_backend *be, const struct gguf_file 
 		struct vision_layer *L = &m->layers[i];
 		FIND(&L->ln1_w, false, "v.blk.%u.ln1.weight", i);
 		FIND(&L->ln1_b, false, "v.blk.%u.ln1.bias", i);
+		/* q, k, v weights, then their biases, back to back: one GEMM */
 		FIND(&L->q_w, false, "v.blk.%u.attn_q.weight", i);
-		FIND(&L->q_b, false, "v.blk.%u.attn_q.bias", i);
 		FIND(&L->k_w, false, "v.blk.%u.attn_k.weight", i);
-		FIND(&L->k_b, false, "v.blk.%u.attn_k.bias", i);
 		FIND(&L->v_w, false, "v.blk.%u.attn_v.weight", i);
+		FIND(&L->q_b, false, "v.blk.%u.attn_q.bias", i);
+		FIND(&L->k_b, false, "v.blk.%u.attn_k.bias", i);
 		FIND(&L->v_b, false, "v.blk.%u.attn_v.bias", i);
 		FIND(&L->o_w, false, "v.blk.%u.attn_out.weight", i);
 		FIND(&L->o_b, false, "v.blk.%u.attn_out.bias", i);
@@ -181,6 +219,11 @@ int vision_model_create(const struct vision_backend *be, const struct gguf_file 
 				n, &m->weights, &m->weight_bytes, err, err_size);
 	if (ret < 0)
 		goto fail;
+	for (uint32_t i = 0; i < m->hp.n_layer; i++) {
+		struct vision_layer *L = &m->layers[i];
+		L->fused = stack3(&L->q_w, &L->k_w, &L->v_w, &L->qkv_w) &&
+			   stack3(&L->q_b, &L->k_b, &L->v_b, &L->qkv_b);
+	}
 	g_free(specs);
 	*out = m;
 	return 0;
@@ -292,18 +335,24 @@ int vision_ctx_create(struct vision_model *m, const struct image_plan_params *p,
 	const uint32_t N = b->patches, T = b->tokens, D = hp->width;
 	/* One allocation per activation: a large batch's total exceeds what one
 	 * allocation may hold (maxMemoryAllocationSize, 4 GiB on NVIDIA). */
-	struct lm_tensor *acts[] = { &c->patches, &c->x, &c->xn, &c->q, &c->k, &c->v, &c->o, &c->h,
+	struct lm_tensor *acts[] = { &c->patches, &c->x, &c->xn, &c->qkv, &c->o, &c->h,
 				     &c->u, &c->t };
-	const uint32_t widths[] = { PATCH_ELEMS, D, D, D, D, D, D, hp->d_ff, 4 * D, hp->proj_hidden };
+	const uint32_t widths[] = { PATCH_ELEMS, D, D, 3 * D, D, hp->d_ff, 4 * D, hp->proj_hidden };
 	int ret = 0;
 	for (size_t i = 0; i < G_N_ELEMENTS(acts); i++) {
-		const uint32_t cols_n = i < 8 ? N : T;
+		const uint32_t cols_n = i < 6 ? N : T;
 		*acts[i] = (struct lm_tensor){ .type = TENSOR_F32, .ne = { widths[i], cols_n } };
 		if ((ret = be->alloc(be->ctx, LM_MEM_SCRATCH, (uint64_t)widths[i] * cols_n * 4, "vision-acts",
 				     &c->act_mem[i])) < 0)
 			goto fail;
 		acts[i]->mem = c->act_mem[i];
 	}
+	c->q = rows_view(&c->qkv, 0, D);
+	c->k = rows_view(&c->qkv, D, D);
+	c->v = rows_view(&c->qkv, 2 * D, D);
+	if ((ret = be->alloc(be->ctx, LM_MEM_UPLOAD, ((uint64_t)b->crops * 5 + 1) * 4, "vision-segs",
+			     &c->segs)) < 0)
+		goto fail;
 	c->y = (struct lm_tensor){ .type = TENSOR_F32, .ne = { hp->projection_dim, T } };
 	if ((ret = be->alloc(be->ctx, LM_MEM_READBACK, (uint64_t)hp->projection_dim * T * 4,
 			     "vision-out", &c->out)) < 0 ||
@@ -336,6 +385,7 @@ void vision_ctx_destroy(struct vision_ctx *c)
 	for (size_t i = 0; i < G_N_ELEMENTS(c->act_mem); i++)
 		free_mem(c->m, c->act_mem[i]);
 	free_mem(c->m, c->out);
+	free_mem(c->m, c->segs);
 	free_mem(c->m, c->frames);
 	free_mem(c->m, c->pos);
 	free_mem(c->m, c->images);
@@ -358,6 +408,7 @@ const struct image_plan_params *vision_ctx_params(const struct vision_ctx *c)
 struct place {
 	uint64_t frame, image, words;
 	uint32_t crops, patches, tokens, passes;
+	uint32_t max_crop; /* patches of the largest crop */
 };
 
 /* Queue the passes resizing src to tw × th; *dst gets the result (src
@@ -411,6 +462,7 @@ static int add_crop(struct vision_ctx *c, struct place *pl, const struct vision_
 	c->crops[pl->crops++] = (struct crop){ .img = *img, .gh = gh, .gw = gw, .p0 = pl->patches, .t0 = pl->tokens };
 	pl->patches += gh * gw;
 	pl->tokens += gh * gw / 4;
+	pl->max_crop = MAX(pl->max_crop, gh * gw);
 	return 0;
 }
 
@@ -429,6 +481,11 @@ static const float *pos_table(struct vision_ctx *c, uint32_t gh, uint32_t gw)
 	}
 	g_hash_table_insert(c->pos_cache, key, P);
 	return P;
+}
+
+static uint64_t crop_table_offset(const struct vision_ctx *c)
+{
+	return ((uint64_t)c->cap.crops + 1) * 4;
 }
 
 /* Frames → crops (and the resize passes making them), written to the device. */
@@ -491,6 +548,24 @@ static int prepare(struct vision_ctx *c, const struct vision_frame *frames, uint
 	if (pl->words && (ret = be->write(be->ctx, c->coeffs, 0, c->h_coeffs, pl->words * 4)) < 0)
 		return ret;
 	const uint32_t D = c->m->hp.width;
+	/* the attention's crop starts, then the unshuffle's crop table */
+	int32_t *seg = g_new(int32_t, pl->crops + 1), *tab = g_new(int32_t, 4 * (size_t)pl->crops);
+	for (uint32_t i = 0; i < pl->crops; i++) {
+		const struct crop *cr = &c->crops[i];
+		seg[i] = (int32_t)cr->p0;
+		tab[4 * i] = (int32_t)cr->p0;
+		tab[4 * i + 1] = (int32_t)cr->t0;
+		tab[4 * i + 2] = (int32_t)cr->gw;
+		tab[4 * i + 3] = (int32_t)(cr->gh * cr->gw / 4);
+	}
+	seg[pl->crops] = (int32_t)pl->patches;
+	ret = be->write(be->ctx, c->segs, 0, seg, ((uint64_t)pl->crops + 1) * 4);
+	if (ret == 0)
+		ret = be->write(be->ctx, c->segs, crop_table_offset(c), tab, (uint64_t)pl->crops * 16);
+	g_free(seg);
+	g_free(tab);
+	if (ret < 0)
+		return ret;
 	for (uint32_t i = 0; i < pl->crops; i++) {
 		const struct crop *cr = &c->crops[i];
 		const float *P = pos_table(c, cr->gh, cr->gw);
@@ -514,19 +589,22 @@ static int encoder_layer(struct vision_ctx *c, uint32_t l, uint32_t np, const st
 	char lb[128];
 	int ret;
 #define LB(s) (snprintf(lb, sizeof lb, VT "encoder.layers.%u." s, l), lb)
-	if ((ret = be->layer_norm(be->ctx, LB("layer_norm1"), &x, &L->ln1_w, &L->ln1_b, eps, &xn)) < 0 ||
-	    (ret = be->linear(be->ctx, LB("self_attn.q_proj"), &L->q_w, &xn, &L->q_b, NULL, VISION_ACT_NONE, &q)) < 0 ||
-	    (ret = be->linear(be->ctx, LB("self_attn.k_proj"), &L->k_w, &xn, &L->k_b, NULL, VISION_ACT_NONE, &k)) < 0 ||
-	    (ret = be->linear(be->ctx, LB("self_attn.v_proj"), &L->v_w, &xn, &L->v_b, NULL, VISION_ACT_NONE, &v)) < 0)
+	if ((ret = be->layer_norm(be->ctx, LB("layer_norm1"), &x, &L->ln1_w, &L->ln1_b, eps, &xn)) < 0)
 		return ret;
-	for (uint32_t i = 0; i < pl->crops; i++) {
-		const struct crop *cr = &c->crops[i];
-		uint32_t n = cr->gh * cr->gw;
-		struct lm_tensor cq = cols(&c->q, cr->p0, n), ck = cols(&c->k, cr->p0, n),
-				 cv = cols(&c->v, cr->p0, n), co = cols(&c->o, cr->p0, n);
-		if ((ret = be->attention(be->ctx, LB("self_attn"), &cq, &ck, &cv, c->m->hp.n_head, &co)) < 0)
-			return ret;
+	if (L->fused) {
+		struct lm_tensor qkv = cols(&c->qkv, 0, np);
+		ret = be->linear(be->ctx, LB("self_attn.qkv_proj"), &L->qkv_w, &xn, &L->qkv_b, NULL,
+				 VISION_ACT_NONE, &qkv);
+	} else if ((ret = be->linear(be->ctx, LB("self_attn.q_proj"), &L->q_w, &xn, &L->q_b, NULL, VISION_ACT_NONE, &q)) == 0 &&
+		   (ret = be->linear(be->ctx, LB("self_attn.k_proj"), &L->k_w, &xn, &L->k_b, NULL, VISION_ACT_NONE, &k)) == 0) {
+		ret = be->linear(be->ctx, LB("self_attn.v_proj"), &L->v_w, &xn, &L->v_b, NULL, VISION_ACT_NONE, &v);
 	}
+	if (ret < 0)
+		return ret;
+	struct lm_tensor segs = { .mem = c->segs, .type = LM_TYPE_I32, .ne = { pl->crops + 1, 1 } };
+	if ((ret = be->attention(be->ctx, LB("self_attn"), &q, &k, &v, c->m->hp.n_head, &segs,
+				 pl->max_crop, &o)) < 0)
+		return ret;
 	if ((ret = be->linear(be->ctx, LB("self_attn.out_proj"), &L->o_w, &o, &L->o_b, &x, VISION_ACT_NONE, &x)) < 0 ||
 	    (ret = be->layer_norm(be->ctx, LB("layer_norm2"), &x, &L->ln2_w, &L->ln2_b, eps, &xn)) < 0 ||
 	    (ret = be->linear(be->ctx, LB("mlp.fc1"), &L->up_w, &xn, &L->up_b, NULL, VISION_ACT_GELU_TANH, &h)) < 0 ||
@@ -566,14 +644,11 @@ static int record(struct vision_ctx *c, const struct place *pl)
 	if ((ret = be->layer_norm(be->ctx, VT "post_layernorm", &x, &m->post_w, &m->post_b,
 				  m->hp.ln_eps, &x)) < 0)
 		return ret;
-	for (uint32_t i = 0; i < pl->crops; i++) {
-		const struct crop *cr = &c->crops[i];
-		struct lm_tensor xc = cols(&c->x, cr->p0, cr->gh * cr->gw);
-		struct lm_tensor uc = cols(&c->u, cr->t0, cr->gh * cr->gw / 4);
-		if ((ret = be->pixel_unshuffle(be->ctx, MM "pixel_unshuffle", &xc, cr->gh, cr->gw, &uc)) < 0)
-			return ret;
-	}
 	struct lm_tensor u = cols(&c->u, 0, nt), t = cols(&c->t, 0, nt), y = cols(&c->y, 0, nt);
+	struct lm_tensor tab = { .mem = c->segs, .offset = crop_table_offset(c), .type = LM_TYPE_I32,
+				 .ne = { 4, pl->crops } };
+	if ((ret = be->pixel_unshuffle(be->ctx, MM "pixel_unshuffle", &x, &tab, pl->max_crop / 4, &u)) < 0)
+		return ret;
 	if (m->hp.has_input_norm &&
 	    (ret = be->layer_norm(be->ctx, MM "layer_norm", &u, &m->norm_w, &m->norm_b,
 				  m->hp.proj_ln_eps, &u)) < 0)

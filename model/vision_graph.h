@@ -79,13 +79,21 @@ struct vision_backend {
 	int (*layer_norm)(void *ctx, const char *label, const struct lm_tensor *x,
 			  const struct lm_tensor *w, const struct lm_tensor *b, float eps,
 			  const struct lm_tensor *y);
-	/* Bidirectional attention over one crop's n patches, scale 1/sqrt(hd). */
+	/* Bidirectional attention, scale 1/sqrt(hd), of every crop over its own
+	 * patches: segs is I32 [n_seg + 1] in UPLOAD memory, the crops' first
+	 * columns and the total (crop i is columns [s[i], s[i+1])); max_rows
+	 * the largest crop's. q, k, v may be row-strided views. */
 	int (*attention)(void *ctx, const char *label, const struct lm_tensor *q,
 			 const struct lm_tensor *k, const struct lm_tensor *v, uint32_t n_head,
+			 const struct lm_tensor *segs, uint32_t max_rows,
 			 const struct lm_tensor *o);
-	/* 2×2 unshuffle of spec §4.10: x [D, gh·gw] → u [4D, gh·gw/4]. */
+	/* 2×2 unshuffle of spec §4.10 of every crop: x [D, patches] → u [4D,
+	 * tokens]; crops is I32 [4, n_crops] in UPLOAD memory, per crop its
+	 * first patch, first token, grid width and tokens; max_tok the
+	 * largest crop's tokens. */
 	int (*pixel_unshuffle)(void *ctx, const char *label, const struct lm_tensor *x,
-			       uint32_t gh, uint32_t gw, const struct lm_tensor *u);
+			       const struct lm_tensor *crops, uint32_t max_tok,
+			       const struct lm_tensor *u);
 	/* Normalised patches, (c, ky, kx) order: [768, (h/16)·(w/16)]. */
 	int (*image_patches)(void *ctx, const char *label, const struct vision_image *img,
 			     const float mean[3], const float std[3], const struct lm_tensor *patches);

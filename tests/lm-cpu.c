@@ -259,20 +259,19 @@ static void rope_inplace(float *v, uint32_t hd, int32_t pos, float theta)
 	}
 }
 
-/* Cache element e of row r as f32, and the store (F32 or F16 caches). */
-static float kv_get(const struct lm_tensor *t, uint32_t r, uint32_t e)
+/* A cache row is written whole, quantized as quantize_row does (F32, F16,
+ * Q8_0, Q4_0: the GPU kernels' block layouts), and read back dequantized. */
+static int kv_put(const struct lm_tensor *t, uint32_t r, const float *src, uint32_t n)
 {
-	return t->type == TENSOR_F16 ? fp16_to_f32(((uint16_t *)row(t, r))[e]) : F(t, r)[e];
+	return quantize_row(t->type, src, row(t, r), n) < 0 ? -EINVAL : 0;
 }
 
-static void kv_put(const struct lm_tensor *t, uint32_t r, const float *src, uint32_t n)
+static int kv_get_rows(const struct lm_tensor *t, uint32_t r0, uint32_t n, float *dst)
 {
-	for (uint32_t e = 0; e < n; e++) {
-		if (t->type == TENSOR_F16)
-			((uint16_t *)row(t, r))[e] = f32_to_fp16(src[e]);
-		else
-			F(t, r)[e] = src[e];
-	}
+	for (uint32_t r = 0; r < n; r++)
+		if (dequantize_row(t->type, row(t, r0 + r), dst + (size_t)r * t->ne[0], t->ne[0]) < 0)
+			return -EINVAL;
+	return 0;
 }
 
 static int cpu_qk_norm_rope_kv(void *ctx, const char *label, const struct lm_tensor *q,
@@ -294,8 +293,8 @@ static int cpu_qk_norm_rope_kv(void *ctx, const char *label, const struct lm_ten
 			rope_inplace(F(k, i) + h * hd, hd, pos, theta);
 		}
 		uint32_t dst = (uint32_t)slot * kv->n_ctx + (uint32_t)pos;
-		kv_put(&kv->k, dst, F(k, i), k->ne[0]);
-		kv_put(&kv->v, dst, F(v, i), v->ne[0]);
+		if (kv_put(&kv->k, dst, F(k, i), k->ne[0]) < 0 || kv_put(&kv->v, dst, F(v, i), v->ne[0]) < 0)
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -304,11 +303,17 @@ static int cpu_attention(void *ctx, const char *label, const struct lm_tensor *q
 			 const struct lm_batch *b, uint32_t hd, const struct lm_tensor *o)
 {
 	(void)ctx, (void)label;
-	uint32_t n_head = q->ne[0] / hd, n_kv = kv->k.ne[0] / hd, group = n_head / n_kv;
+	uint32_t n_head = q->ne[0] / hd, n_kv = kv->k.ne[0] / hd, group = n_head / n_kv, nk = kv->k.ne[0];
 	double *att = g_new(double, kv->n_ctx);
-	for (uint32_t j = 0; j < b->n_seq; j++) {
+	float *kf = g_new(float, (size_t)kv->n_ctx * nk), *vf = g_new(float, (size_t)kv->n_ctx * nk);
+	int ret = 0;
+	for (uint32_t j = 0; j < b->n_seq && ret == 0; j++) {
 		uint32_t tok0 = (uint32_t)seqf(b, j, 0), n = (uint32_t)seqf(b, j, 1);
 		uint32_t base = (uint32_t)seqf(b, j, 2) * kv->n_ctx, n_past = (uint32_t)seqf(b, j, 3);
+		/* The slot's cache as f32, as the GPU kernels dequantize it. */
+		if ((ret = kv_get_rows(&kv->k, base, n_past + n, kf)) < 0 ||
+		    (ret = kv_get_rows(&kv->v, base, n_past + n, vf)) < 0)
+			break;
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t last = n_past + i; /* causal: rows 0..last */
 			for (uint32_t h = 0; h < n_head; h++) {
@@ -318,7 +323,7 @@ static int cpu_attention(void *ctx, const char *label, const struct lm_tensor *q
 				for (uint32_t t = 0; t <= last; t++) {
 					double s = 0;
 					for (uint32_t e = 0; e < hd; e++)
-						s += (double)qh[e] * kv_get(&kv->k, base + t, g * hd + e);
+						s += (double)qh[e] * kf[(size_t)t * nk + g * hd + e];
 					att[t] = s / sqrt((double)hd);
 					mx = fmax(mx, att[t]);
 				}
@@ -328,14 +333,16 @@ static int cpu_attention(void *ctx, const char *label, const struct lm_tensor *q
 				for (uint32_t e = 0; e < hd; e++) {
 					double acc = 0;
 					for (uint32_t t = 0; t <= last; t++)
-						acc += att[t] * kv_get(&kv->v, base + t, g * hd + e);
+						acc += att[t] * vf[(size_t)t * nk + g * hd + e];
 					oh[e] = (float)(acc / sum);
 				}
 			}
 		}
 	}
 	g_free(att);
-	return 0;
+	g_free(kf);
+	g_free(vf);
+	return ret;
 }
 
 static int cpu_argmax(void *ctx, const char *label, const struct lm_tensor *logits,
@@ -372,6 +379,7 @@ void lm_cpu_backend(struct lm_backend *be)
 	*be = (struct lm_backend){
 		.name = "cpu",
 		.kv_type = TENSOR_F32,
+		.kv_types = 1u << TENSOR_F32 | 1u << TENSOR_F16 | 1u << TENSOR_Q8_0 | 1u << TENSOR_Q4_0,
 		.alloc = cpu_alloc,
 		.free = cpu_free,
 		.write = cpu_write,

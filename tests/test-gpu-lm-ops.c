@@ -8,9 +8,13 @@
  *   shortconv y, state    1e-12  the same f32 products and sums as the reference
  *   rope_qk_norm q        1e-10  f32 sum of squares, GPU pow/sin/cos vs libm
  *   rope_qk_norm K, V     4e-7   the F16 cache against the unrounded f32 reference:
- *                                covers one f16 rounding (RTE ~4e-8, RTZ ~1.6e-7)
+ *                                covers one f16 rounding (RTE ~4e-8, RTZ ~1.6e-7);
+ *                         1e-4, 2e-2  Q8_0, Q4_0: the quantization error itself;
+ *                                and the blocks equal quantize_row's of the same
+ *                                values but for ≤ 1 % of quants one level off
  *   attention             1e-10  f32 online softmax vs a double softmax over the
- *                                same (F16) cache values
+ *                                same (dequantized F16, Q8_0, Q4_0) cache values,
+ *                                keys split over workgroups (flash-decoding) or not
  *   swiglu                1e-12  f32 exp vs double
  *   repetition penalty    1e-12  GPU division may be 2.5 ulp
  *   argmax                exact ids (first maximum wins, planted ties)
@@ -360,7 +364,56 @@ static uint16_t *random_halves(size_t n, uint64_t *rng, float lo, float hi)
 	return v;
 }
 
-static void test_rope_qk_norm(struct gpu_test *t, uint64_t seed)
+/* A cache of `type` [NK, rows] holding random values in [-1, 1], quantized
+ * as model/quant.c does (the layout the kernels read); *deq gets what the
+ * cache holds, dequantized. */
+static void *random_cache(uint32_t type, uint32_t nk, uint32_t rows, uint64_t *rng, float **deq)
+{
+	uint64_t rb = 0;
+	tensor_row_bytes(type, nk, &rb);
+	uint8_t *c = malloc(rb * rows);
+	float *x = random_floats((size_t)nk * rows, rng, -1, 1);
+	*deq = malloc(sizeof(float) * nk * rows);
+	for (uint32_t r = 0; r < rows; r++) {
+		CHECK(quantize_row(type, x + (size_t)r * nk, c + rb * r, nk) == 0);
+		CHECK(dequantize_row(type, c + rb * r, *deq + (size_t)r * nk, nk) == 0);
+	}
+	free(x);
+	return c;
+}
+
+/* GPU blocks against model/quant.c's quantize_row of the reference values:
+ * the scales within one f16 step (GPU division may be 2.5 ulp and its f16
+ * rounding mode is the driver's), every quant within one level, and all but
+ * a few identical (a value within an ulp of a rounding boundary). Counts
+ * the quants compared and those off by one. */
+static void compare_blocks(uint32_t type, const uint8_t *gpu, const uint8_t *ref, uint32_t nk,
+			   uint64_t *n, uint64_t *off)
+{
+	const struct tensor_type_info *ti = tensor_type_info(type);
+	for (uint32_t blk = 0; blk < nk / 32; blk++) {
+		const uint8_t *g = gpu + (size_t)blk * ti->block_bytes, *r = ref + (size_t)blk * ti->block_bytes;
+		uint16_t dg, dr;
+		memcpy(&dg, g, 2);
+		memcpy(&dr, r, 2);
+		CHECKF(abs((int)dg - (int)dr) <= 1, "%s block %u: d %#x, reference %#x", ti->name, blk, dg, dr);
+		for (int e = 0; e < 32; e++) {
+			int qg, qr;
+			if (type == TENSOR_Q8_0) {
+				qg = (int8_t)g[2 + e];
+				qr = (int8_t)r[2 + e];
+			} else {
+				qg = e < 16 ? g[2 + e] & 15 : g[2 + e - 16] >> 4;
+				qr = e < 16 ? r[2 + e] & 15 : r[2 + e - 16] >> 4;
+			}
+			CHECKF(abs(qg - qr) <= 1, "%s block %u element %d: %d, reference %d", ti->name, blk, e, qg, qr);
+			(*n)++;
+			*off += qg != qr;
+		}
+	}
+}
+
+static void test_rope_qk_norm(struct gpu_test *t, uint32_t kv_type, uint64_t seed)
 {
 	enum { N_CTX = 64, SLOTS = 3, ROWS = N_CTX * SLOTS, NQ = NH * HD, NK = NKV * HD };
 	const float eps = 1e-5f, theta = 1e6f;
@@ -369,11 +422,14 @@ static void test_rope_qk_norm(struct gpu_test *t, uint64_t seed)
 	int32_t *toks, *seqs;
 	struct gpu_lm_batch b = make_batch(t, sd, 3, &toks, &seqs);
 	uint32_t n = b.n_tok;
+	uint64_t rb = 0;
+	tensor_row_bytes(kv_type, NK, &rb);
 	/* q and k as views of one fused [q | k | v] projection */
 	float *qkv = random_floats((size_t)(NQ + 2 * NK) * n, &rng, -3, 3);
 	float *qn = random_floats(HD, &rng, 0.5f, 1.5f), *kn = random_floats(HD, &rng, 0.5f, 1.5f);
-	uint16_t *kc0 = random_halves((size_t)NK * ROWS, &rng, -1, 1);
-	uint16_t *vc0 = random_halves((size_t)NK * ROWS, &rng, -1, 1);
+	float *kd0, *vd0;
+	uint8_t *kc0 = random_cache(kv_type, NK, ROWS, &rng, &kd0);
+	uint8_t *vc0 = random_cache(kv_type, NK, ROWS, &rng, &vd0);
 	struct gpu_tensor QKV = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, NQ + 2 * NK, n, qkv);
 	uint64_t rs = (uint64_t)(NQ + 2 * NK) * 4;
 	struct gpu_tensor Q = QKV, K = QKV, Vt = QKV;
@@ -383,8 +439,8 @@ static void test_rope_qk_norm(struct gpu_test *t, uint64_t seed)
 	struct gpu_tensor QN = gpu_test_tensor(t, GPU_MEM_WEIGHTS, TENSOR_F32, HD, 1, qn);
 	struct gpu_tensor KN = gpu_test_tensor(t, GPU_MEM_WEIGHTS, TENSOR_F32, HD, 1, kn);
 	struct gpu_kv_cache kv = {
-		.k = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, ROWS, kc0),
-		.v = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, ROWS, vc0),
+		.k = gpu_test_tensor(t, GPU_MEM_SCRATCH, kv_type, NK, ROWS, kc0),
+		.v = gpu_test_tensor(t, GPU_MEM_SCRATCH, kv_type, NK, ROWS, vc0),
 		.n_ctx = N_CTX,
 	};
 	struct gpu_rope_params p = { HD, eps, theta };
@@ -393,20 +449,21 @@ static void test_rope_qk_norm(struct gpu_test *t, uint64_t seed)
 				  &p) == 0);
 	run(t);
 	float *qkv_out = malloc(sizeof(float) * (NQ + 2 * NK) * n);
-	uint16_t *kc = malloc(2 * (size_t)NK * ROWS), *vc = malloc(2 * (size_t)NK * ROWS);
+	uint8_t *kc = malloc(rb * ROWS), *vc = malloc(rb * ROWS), *refq = malloc(rb);
 	CHECK(gpu_test_read(t, &QKV, qkv_out) == 0);
 	CHECK(gpu_test_read(t, &kv.k, kc) == 0);
 	CHECK(gpu_test_read(t, &kv.v, vc) == 0);
 	float *qg = malloc(sizeof(float) * NQ * n), *kg = malloc(sizeof(float) * NK * n);
-	float *vg = malloc(sizeof(float) * NK * n);
+	float *vg = malloc(sizeof(float) * NK * n), *kr32 = malloc(sizeof(float) * NK);
 	double *qr = malloc(sizeof(double) * NQ * n), *kr = malloc(sizeof(double) * NK * n);
 	double *vr = malloc(sizeof(double) * NK * n);
 	bool untouched = true;
+	uint64_t n_q = 0, n_off = 0;
 	float x[HD];
 	for (uint32_t tk = 0; tk < n; tk++) {
 		const float *in = qkv + (size_t)(NQ + 2 * NK) * tk;
 		uint32_t pos = (uint32_t)toks[2 * tk], slot = (uint32_t)toks[2 * tk + 1];
-		size_t crow = (size_t)(slot * N_CTX + pos) * NK;
+		size_t crow = (size_t)slot * N_CTX + pos;
 		for (int h = 0; h < NH + NKV; h++) {
 			bool is_q = h < NH;
 			const float *src = is_q ? in + h * HD : in + NQ + (h - NH) * HD;
@@ -418,15 +475,20 @@ static void test_rope_qk_norm(struct gpu_test *t, uint64_t seed)
 					qg[(size_t)NQ * tk + h * HD + e] =
 						qkv_out[(size_t)(NQ + 2 * NK) * tk + h * HD + e];
 				} else {
-					size_t o = (size_t)(h - NH) * HD + e;
-					kr[(size_t)NK * tk + o] = x[e];
-					kg[(size_t)NK * tk + o] = fp16_to_f32(kc[crow + o]);
+					kr[(size_t)NK * tk + (h - NH) * HD + e] = x[e];
+					kr32[(h - NH) * HD + e] = x[e];
 				}
 			}
 		}
-		for (int e = 0; e < NK; e++) {
+		CHECK(dequantize_row(kv_type, kc + rb * crow, kg + (size_t)NK * tk, NK) == 0);
+		CHECK(dequantize_row(kv_type, vc + rb * crow, vg + (size_t)NK * tk, NK) == 0);
+		for (int e = 0; e < NK; e++)
 			vr[(size_t)NK * tk + e] = in[NQ + NK + e];
-			vg[(size_t)NK * tk + e] = fp16_to_f32(vc[crow + e]);
+		if (kv_type != TENSOR_F16) { /* the blocks quantize_row makes of the same values */
+			CHECK(quantize_row(kv_type, kr32, refq, NK) == 0);
+			compare_blocks(kv_type, kc + rb * crow, refq, NK, &n_q, &n_off);
+			CHECK(quantize_row(kv_type, in + NQ + NK, refq, NK) == 0);
+			compare_blocks(kv_type, vc + rb * crow, refq, NK, &n_q, &n_off);
 		}
 	}
 	/* Every cache row no token of the batch owns is as it was. */
@@ -435,21 +497,30 @@ static void test_rope_qk_norm(struct gpu_test *t, uint64_t seed)
 		for (uint32_t tk = 0; tk < n; tk++)
 			owned = owned || (uint32_t)(toks[2 * tk + 1] * N_CTX + toks[2 * tk]) == r;
 		if (!owned)
-			untouched = untouched && !memcmp(kc + (size_t)r * NK, kc0 + (size_t)r * NK, 2 * NK) &&
-				    !memcmp(vc + (size_t)r * NK, vc0 + (size_t)r * NK, 2 * NK);
+			untouched = untouched && !memcmp(kc + rb * r, kc0 + rb * r, rb) &&
+				    !memcmp(vc + rb * r, vc0 + rb * r, rb);
 	}
 	/* k and v inputs are read only */
 	for (uint32_t tk = 0; tk < n; tk++)
 		untouched = untouched && !memcmp(qkv + (size_t)(NQ + 2 * NK) * tk + NQ,
 						 qkv_out + (size_t)(NQ + 2 * NK) * tk + NQ,
 						 sizeof(float) * 2 * NK);
+	/* The cache against the unrounded values: one rounding of each value,
+	 * F16 4e-7 (RTE ~4e-8, RTZ ~1.6e-7); Q8_0 and Q4_0 the quantization
+	 * error of quantize_row itself (lavapipe: K 2.3e-5 and 5.9e-3, V
+	 * 1.4e-5 and 4.1e-3 on these values), bounded at 1e-4 and 2e-2. */
+	double bound = kv_type == TENSOR_F16 ? 4e-7 : kv_type == TENSOR_Q8_0 ? 1e-4 : 2e-2;
 	double eq = gpu_test_nmse(qg, qr, (size_t)NQ * n), ek = gpu_test_nmse(kg, kr, (size_t)NK * n);
 	double ev = gpu_test_nmse(vg, vr, (size_t)NK * n);
+	const char *tn = tensor_type_info(kv_type)->name;
 	CHECKF(eq < 1e-10, "rope_qk_norm q: nmse %.3g", eq);
-	CHECKF(ek < 4e-7 && ev < 4e-7, "rope_qk_norm cache: nmse k %.3g v %.3g", ek, ev);
+	CHECKF(ek < bound && ev < bound, "rope_qk_norm %s cache: nmse k %.3g v %.3g", tn, ek, ev);
+	CHECKF(n_off * 100 <= n_q, "rope_qk_norm %s: %llu of %llu quants one level off", tn,
+	       (unsigned long long)n_off, (unsigned long long)n_q);
 	CHECK(untouched);
-	fprintf(stderr, "rope_qk_norm %u tokens: nmse q %.2e, K cache %.2e, V cache %.2e\n", n, eq,
-		ek, ev);
+	fprintf(stderr, "rope_qk_norm %s %u tokens: nmse q %.2e, K cache %.2e, V cache %.2e; "
+		"%llu of %llu quants differ from quantize_row by one level\n", tn, n, eq, ek, ev,
+		(unsigned long long)n_off, (unsigned long long)n_q);
 	free(toks);
 	free(seqs);
 	free(qkv);
@@ -457,39 +528,52 @@ static void test_rope_qk_norm(struct gpu_test *t, uint64_t seed)
 	free(kn);
 	free(kc0);
 	free(vc0);
+	free(kd0);
+	free(vd0);
 	free(qkv_out);
 	free(kc);
 	free(vc);
+	free(refq);
 	free(qg);
 	free(kg);
 	free(vg);
+	free(kr32);
 	free(qr);
 	free(kr);
 	free(vr);
 }
 
 /* Attention of every token of the batch over its slot's cache rows, in
- * double, from the same F16 cache values. */
-static void test_attention(struct gpu_test *t, const struct seq_desc *sd, uint32_t n_seq,
-			   uint32_t n_ctx, uint32_t slots, float q_scale, bool in_place, uint64_t seed)
+ * double, from the same (dequantized) cache values. part_floats > 0 gives
+ * the op room to split the keys (flash-decoding). */
+static void test_attention(struct gpu_test *t, uint32_t kv_type, const struct seq_desc *sd,
+			   uint32_t n_seq, uint32_t n_ctx, uint32_t slots, float q_scale, bool in_place,
+			   uint32_t part_floats, uint64_t seed)
 {
 	enum { NQ = NH * HD, NK = NKV * HD };
 	uint64_t rng = seed;
 	int32_t *toks, *seqs;
 	struct gpu_lm_batch b = make_batch(t, sd, n_seq, &toks, &seqs);
 	uint32_t n = b.n_tok, rows = n_ctx * slots;
+	for (uint32_t j = 0; j < n_seq; j++)
+		if (sd[j].n_past + sd[j].n_tok > b.max_keys)
+			b.max_keys = sd[j].n_past + sd[j].n_tok;
 	float *q = random_floats((size_t)NQ * n, &rng, -q_scale, q_scale);
-	uint16_t *kc = random_halves((size_t)NK * rows, &rng, -1, 1);
-	uint16_t *vc = random_halves((size_t)NK * rows, &rng, -1, 1);
+	float *kf, *vf;
+	void *kc = random_cache(kv_type, NK, rows, &rng, &kf);
+	void *vc = random_cache(kv_type, NK, rows, &rng, &vf);
 	struct gpu_tensor Q = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, NQ, n, q);
 	struct gpu_tensor O = in_place ? Q : gpu_test_tensor(t, GPU_MEM_READBACK, TENSOR_F32, NQ, n, NULL);
 	struct gpu_kv_cache kv = {
-		.k = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, rows, kc),
-		.v = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, rows, vc),
+		.k = gpu_test_tensor(t, GPU_MEM_SCRATCH, kv_type, NK, rows, kc),
+		.v = gpu_test_tensor(t, GPU_MEM_SCRATCH, kv_type, NK, rows, vc),
 		.n_ctx = n_ctx,
 	};
+	if (part_floats)
+		kv.part = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, part_floats, 1, NULL);
 	CHECK(gpu_recorder_begin(t->rec) == 0);
 	CHECK(gpu_op_attention(t->rec, "model.layers.2.self_attn", &Q, &kv, &b, HD, &O) == 0);
+	uint32_t dispatches = gpu_recorder_dispatch_count(t->rec);
 	run(t);
 	float *o = malloc(sizeof(float) * NQ * n);
 	double *ref = malloc(sizeof(double) * NQ * n);
@@ -507,10 +591,10 @@ static void test_attention(struct gpu_test *t, const struct seq_desc *sd, uint32
 				const float *qh = q + (size_t)NQ * tk + h * HD;
 				double mx = -INFINITY, sum = 0;
 				for (uint32_t k = 0; k < n_keys; k++) {
-					const uint16_t *kr = kc + (row0 + k) * NK + g * HD;
+					const float *kr = kf + (row0 + k) * NK + g * HD;
 					double s = 0;
 					for (int e = 0; e < HD; e++)
-						s += (double)qh[e] * fp16_to_f32(kr[e]);
+						s += (double)qh[e] * kr[e];
 					sc[k] = s / sqrt((double)HD);
 					mx = fmax(mx, sc[k]);
 				}
@@ -519,21 +603,25 @@ static void test_attention(struct gpu_test *t, const struct seq_desc *sd, uint32
 				for (int e = 0; e < HD; e++) {
 					double acc = 0;
 					for (uint32_t k = 0; k < n_keys; k++)
-						acc += sc[k] * fp16_to_f32(vc[(row0 + k) * NK + g * HD + e]);
+						acc += sc[k] * vf[(row0 + k) * NK + g * HD + e];
 					ref[(size_t)NQ * tk + h * HD + e] = acc / sum;
 				}
 			}
 		}
+	const char *tn = tensor_type_info(kv_type)->name;
 	double err = gpu_test_nmse(o, ref, (size_t)NQ * n);
-	CHECKF(err < 1e-10, "attention (%u seqs, q scale %g): nmse %.3g", n_seq, (double)q_scale,
-	       err);
-	fprintf(stderr, "attention %u seqs, %u tokens, up to %u keys, q scale %g%s: nmse %.2e\n",
-		n_seq, n, max_keys, (double)q_scale, in_place ? ", in place" : "", err);
+	CHECKF(err < 1e-10, "attention %s (%u seqs, q scale %g): nmse %.3g", tn, n_seq,
+	       (double)q_scale, err);
+	fprintf(stderr, "attention %s %u seqs, %u tokens, up to %u keys, q scale %g%s, %u dispatch%s: "
+		"nmse %.2e\n", tn, n_seq, n, max_keys, (double)q_scale, in_place ? ", in place" : "",
+		dispatches, dispatches > 1 ? "es (split, merge)" : "", err);
 	free(toks);
 	free(seqs);
 	free(q);
 	free(kc);
 	free(vc);
+	free(kf);
+	free(vf);
 	free(o);
 	free(ref);
 	free(sc);
@@ -541,14 +629,16 @@ static void test_attention(struct gpu_test *t, const struct seq_desc *sd, uint32
 
 /* Sequences past the cache (n_past + n_tok > n_ctx) or with a slot out of
  * range are skipped: their rows of out stay as they were, and the valid
- * sequence gets exactly what it gets alone. */
-static void test_attention_bad_entries(struct gpu_test *t, uint64_t seed)
+ * sequence gets exactly what it gets alone. split: decode rows over a long
+ * cache, so both passes of the split attention (pieces, merge) run. */
+static void test_attention_bad_entries(struct gpu_test *t, bool split, uint64_t seed)
 {
-	enum { NQ = NH * HD, NK = NKV * HD, N_CTX = 32, SLOTS = 2, N = 6 };
+	enum { NQ = NH * HD, NK = NKV * HD, SLOTS = 2 };
+	const uint32_t n_ctx = split ? 1024 : 32, per = split ? 1 : 2, N = 3 * per;
 	uint64_t rng = seed;
 	float *q = random_floats((size_t)NQ * N, &rng, -2, 2);
-	uint16_t *kc = random_halves((size_t)NK * N_CTX * SLOTS, &rng, -1, 1);
-	uint16_t *vc = random_halves((size_t)NK * N_CTX * SLOTS, &rng, -1, 1);
+	uint16_t *kc = random_halves((size_t)NK * n_ctx * SLOTS, &rng, -1, 1);
+	uint16_t *vc = random_halves((size_t)NK * n_ctx * SLOTS, &rng, -1, 1);
 	float *sentinel = malloc(sizeof(float) * NQ * N);
 	for (size_t i = 0; i < (size_t)NQ * N; i++)
 		sentinel[i] = 7.0f;
@@ -556,28 +646,35 @@ static void test_attention_bad_entries(struct gpu_test *t, uint64_t seed)
 	struct gpu_tensor O1 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, NQ, N, sentinel);
 	struct gpu_tensor O2 = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, NQ, N, sentinel);
 	struct gpu_kv_cache kv = {
-		.k = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, N_CTX * SLOTS, kc),
-		.v = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, N_CTX * SLOTS, vc),
-		.n_ctx = N_CTX,
+		.k = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, n_ctx * SLOTS, kc),
+		.v = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F16, NK, n_ctx * SLOTS, vc),
+		.n_ctx = n_ctx,
 	};
-	const struct seq_desc bad[] = { { 0, 31, 2 }, { 1, 10, 2 }, { 5, 0, 2 } };
-	const struct seq_desc alone[] = { { 0, 0, 2 }, { 1, 10, 2 } };
+	if (split)
+		kv.part = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, N * NH * 16 * (HD + 2), 1, NULL);
+	const uint32_t valid_past = split ? 700 : 10;
+	const struct seq_desc bad[] = { { 0, n_ctx - per + 1, per }, { 1, valid_past, per }, { 5, 0, per } };
+	const struct seq_desc alone[] = { { 0, 0, per }, { 1, valid_past, per } };
 	int32_t *tk1, *sq1, *tk2, *sq2;
 	struct gpu_lm_batch b1 = make_batch(t, bad, 3, &tk1, &sq1);
 	struct gpu_lm_batch b2 = make_batch(t, alone, 2, &tk2, &sq2);
 	b2.n_tok = N;
 	CHECK(gpu_recorder_begin(t->rec) == 0);
 	CHECK(gpu_op_attention(t->rec, "bad entries", &Q, &kv, &b1, HD, &O1) == 0);
+	uint32_t dispatches = gpu_recorder_dispatch_count(t->rec);
 	CHECK(gpu_op_attention(t->rec, "valid one", &Q, &kv, &b2, HD, &O2) == 0);
+	CHECK(gpu_recorder_dispatch_count(t->rec) == 2 * dispatches && dispatches == (split ? 2u : 1u));
 	run(t);
 	float *o1 = malloc(sizeof(float) * NQ * N), *o2 = malloc(sizeof(float) * NQ * N);
 	CHECK(gpu_test_read(t, &O1, o1) == 0 && gpu_test_read(t, &O2, o2) == 0);
-	/* rows 0-1: past the cache; 2-3: valid; 4-5: slot 5 of 2 */
-	CHECK(memcmp(o1, sentinel, sizeof(float) * NQ * 2) == 0);
-	CHECK(memcmp(o1 + 4 * NQ, sentinel, sizeof(float) * NQ * 2) == 0);
-	CHECK(memcmp(o1 + 2 * NQ, o2 + 2 * NQ, sizeof(float) * NQ * 2) == 0);
-	CHECK(memcmp(o1 + 2 * NQ, sentinel, sizeof(float) * NQ * 2) != 0);
-	fprintf(stderr, "attention: sequences past the cache or the slots are skipped\n");
+	/* first sequence's rows: past the cache; second's: valid; third's: slot 5 of 2 */
+	size_t rows = (size_t)NQ * per;
+	CHECK(memcmp(o1, sentinel, sizeof(float) * rows) == 0);
+	CHECK(memcmp(o1 + 2 * rows, sentinel, sizeof(float) * rows) == 0);
+	CHECK(memcmp(o1 + rows, o2 + rows, sizeof(float) * rows) == 0);
+	CHECK(memcmp(o1 + rows, sentinel, sizeof(float) * rows) != 0);
+	fprintf(stderr, "attention%s: sequences past the cache or the slots are skipped\n",
+		split ? " (split over workgroups, merged)" : "");
 	free(q);
 	free(kc);
 	free(vc);
@@ -593,19 +690,38 @@ static void test_attention_bad_entries(struct gpu_test *t, uint64_t seed)
 static void group_attn(void)
 {
 	struct gpu_test t;
+	static const uint32_t types[] = { TENSOR_F16, TENSOR_Q8_0, TENSOR_Q4_0 };
+	for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+		uint32_t ty = types[ti];
+		gpu_test_open(&t, 0); /* one per type: the tests' buffers are many */
+		test_rope_qk_norm(&t, ty, 301);
+		/* decode: four sequences of different lengths (1 .. 301 keys) */
+		const struct seq_desc dec[] = { { 3, 0, 1 }, { 0, 5, 1 }, { 2, 40, 1 }, { 1, 300, 1 } };
+		test_attention(&t, ty, dec, 4, 320, 4, 2.0f, false, 0, 302);
+		/* prefill: causal over new tokens plus what the cache holds */
+		const struct seq_desc pre[] = { { 1, 0, 9 }, { 0, 30, 6 } };
+		test_attention(&t, ty, pre, 2, 64, 2, 2.0f, false, 0, 303);
+		test_attention(&t, ty, pre, 2, 64, 2, 2.0f, true, 0, 305);
+		/* scores near ±1000: a naive exp would overflow */
+		const struct seq_desc big[] = { { 0, 70, 2 } };
+		test_attention(&t, ty, big, 1, 128, 1, 300.0f, false, 0, 304);
+		/* decode with long contexts, keys split over workgroups and merged
+		 * (flash-decoding): pieces of 250 keys, the shorter sequence's last
+		 * pieces empty; in place too, and the same batch with no room to split */
+		CHECK(gpu_test_close(&t) == 0);
+		gpu_test_open(&t, 0);
+		const struct seq_desc lng[] = { { 1, 699, 1 }, { 0, 1499, 1 } };
+		const uint32_t room = 2 * NH * 16 * (HD + 2);
+		test_attention(&t, ty, lng, 2, 1600, 2, 2.0f, false, room, 307);
+		test_attention(&t, ty, lng, 2, 1600, 2, 2.0f, true, room, 308);
+		test_attention(&t, ty, lng, 2, 1600, 2, 2.0f, false, 0, 307);
+		const struct seq_desc one[] = { { 0, 1023, 1 } };
+		test_attention(&t, ty, one, 1, 1024, 1, 300.0f, false, room, 309);
+		CHECK(gpu_test_close(&t) == 0);
+	}
 	gpu_test_open(&t, 0);
-	test_rope_qk_norm(&t, 301);
-	/* decode: four sequences of different lengths (1 .. 301 keys) */
-	const struct seq_desc dec[] = { { 3, 0, 1 }, { 0, 5, 1 }, { 2, 40, 1 }, { 1, 300, 1 } };
-	test_attention(&t, dec, 4, 320, 4, 2.0f, false, 302);
-	/* prefill: causal over new tokens plus what the cache holds */
-	const struct seq_desc pre[] = { { 1, 0, 9 }, { 0, 30, 6 } };
-	test_attention(&t, pre, 2, 64, 2, 2.0f, false, 303);
-	test_attention(&t, pre, 2, 64, 2, 2.0f, true, 305);
-	/* scores near ±1000: a naive exp would overflow */
-	const struct seq_desc big[] = { { 0, 70, 2 } };
-	test_attention(&t, big, 1, 128, 1, 300.0f, false, 304);
-	test_attention_bad_entries(&t, 306);
+	test_attention_bad_entries(&t, false, 306);
+	test_attention_bad_entries(&t, true, 310);
 	CHECK(gpu_test_close(&t) == 0);
 }
 

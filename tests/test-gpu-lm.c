@@ -4,6 +4,7 @@
  *   test-gpu-lm cpu   the plain-C backend (tests/lm-cpu.c): checks the graph
  *                     and the sequence bookkeeping without a GPU
  *   test-gpu-lm cpu-f16kv  the same with F16 KV caches (the GPU's format)
+ *   test-gpu-lm {cpu,gpu}-{q8_0,q4_0}kv  the same with quantized KV caches
  *   test-gpu-lm cpu-fused  the plain-C backend with mul_mat_fused on every
  *                     step: the graph's fused path (norms, SwiGLU, residuals
  *                     folded into the products; the GPU's decode path)
@@ -35,7 +36,14 @@
  * the same 2e-4 and 5e-9). Where the prefill matmul runs on tensor cores
  * (vk/ops_matmul.h: activations and weights rounded to f16) 1e-2 and 1e-5:
  * measured 2.5e-3 relative and NMSE 3e-6 on an H200.
- * The greedy tokens must be equal in every mode.
+ * Quantized KV caches ({cpu,gpu}-{q8_0,q4_0}kv; K and V quantized per row
+ * as quantize_row does, then attention in f32): Q8_0 1e-2 and 2e-5
+ * (measured on the CPU 4.2e-3 relative, NMSE 4.4e-6 at most over the six
+ * goldens), Q4_0 0.15 and 3e-3 (measured 0.076 and 1.1e-3).
+ * The greedy tokens must be equal in every mode but Q4_0 KV, where how many
+ * of the golden's tokens come out is printed (on the CPU: all of them, every
+ * golden) but not asserted: a 4-bit cache may flip a near tie. Batched
+ * sequences must give the tokens they give alone in every mode.
  */
 #include "tests/check.h"
 #include "tests/golden-models.h"
@@ -59,6 +67,10 @@
 #define IMAGE_ID 396
 #define TOL_F16KV 1e-3
 #define TOL_NMSE_F16KV 1e-7
+#define TOL_Q8_0KV 1e-2
+#define TOL_NMSE_Q8_0KV 2e-5
+#define TOL_Q4_0KV 0.15
+#define TOL_NMSE_Q4_0KV 3e-3
 #define TOL_COOPMAT 1e-2
 #define TOL_NMSE_COOPMAT 1e-5
 #define N_SLOTS 3
@@ -82,7 +94,19 @@ struct env {
 	const struct lm_backend *be;
 	double tol, tol_nmse;
 	char *tool;
+	uint32_t kv_type; /* with kv_set: the contexts' KV cache type */
+	bool kv_set;
+	bool greedy_loose; /* greedy may leave the golden's (reported, not failed) */
 };
+
+static int ctx_create(const struct env *e, struct lm_model *m, uint32_t n_slots, uint32_t n_ctx,
+		      uint32_t max_rows, uint32_t max_logit_rows, struct lm_ctx **c)
+{
+	struct lm_ctx_params p = { .n_slots = n_slots, .n_ctx = n_ctx, .max_rows = max_rows,
+				   .max_logit_rows = max_logit_rows, .kv_type = e->kv_type,
+				   .kv_type_set = e->kv_set };
+	return lm_ctx_create_params(m, &p, c);
+}
 
 static uint32_t argmax(const float *x, uint32_t n)
 {
@@ -202,7 +226,13 @@ static int run_alone(struct env *e, struct lm_ctx *c, const struct golden_seq *s
 			goto out;
 	}
 	bool same = memcmp(gen, s->greedy, s->n_greedy * sizeof *gen) == 0;
-	CHECKF(same, "%s (%s): greedy tokens differ from the golden", s->name, e->be->name);
+	uint32_t n_same = 0;
+	while (n_same < s->n_greedy && gen[n_same] == s->greedy[n_same])
+		n_same++;
+	printf("%s (%s): greedy: the golden's first %u of %u tokens\n", s->name, e->be->name, n_same,
+	       s->n_greedy);
+	CHECKF(same || e->greedy_loose, "%s (%s): greedy tokens differ from the golden", s->name,
+	       e->be->name);
 	if (!same) {
 		for (uint32_t i = 0; i < s->n_greedy; i++)
 			fprintf(stderr, " %d/%d", gen[i], s->greedy[i]);
@@ -480,12 +510,21 @@ int main(int argc, char **argv)
 	struct env e = { 0 };
 	if (argc == 3 && strcmp(argv[1], "generate") == 0)
 		return run_generate(argv[2]);
-	if (argc != 2 || (strcmp(argv[1], "cpu") != 0 && strcmp(argv[1], "cpu-f16kv") != 0 &&
-			  strcmp(argv[1], "cpu-fused") != 0 && strcmp(argv[1], "gpu") != 0)) {
-		fprintf(stderr, "usage: test-gpu-lm cpu|cpu-f16kv|cpu-fused|gpu\n");
+	static const char *const modes[] = { "cpu", "cpu-f16kv", "cpu-fused", "gpu", "cpu-q8_0kv",
+					     "cpu-q4_0kv", "gpu-q8_0kv", "gpu-q4_0kv" };
+	bool known = false;
+	for (size_t i = 0; argc == 2 && i < sizeof modes / sizeof modes[0]; i++)
+		known = known || strcmp(argv[1], modes[i]) == 0;
+	if (!known) {
+		fprintf(stderr, "usage: test-gpu-lm cpu|cpu-f16kv|cpu-fused|gpu|{cpu,gpu}-{q8_0,q4_0}kv\n");
 		return 2;
 	}
-	e.gpu = strcmp(argv[1], "gpu") == 0;
+	e.gpu = strncmp(argv[1], "gpu", 3) == 0;
+	const char *qkv = strstr(argv[1], "-q");
+	if (qkv) { /* quantized KV caches: logits move, greedy is checked (below) */
+		e.kv_set = true;
+		e.kv_type = strstr(qkv, "q8_0") ? TENSOR_Q8_0 : TENSOR_Q4_0;
+	}
 	e.tool = golden_make_model_path();
 	if (!e.tool)
 		check_skip("make-model not built (tests/tools/make-model): cannot regenerate the golden models");
@@ -519,6 +558,12 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (e.kv_set) {
+		e.tol = fmax(e.tol, e.kv_type == TENSOR_Q8_0 ? TOL_Q8_0KV : TOL_Q4_0KV);
+		e.tol_nmse = fmax(e.tol_nmse, e.kv_type == TENSOR_Q8_0 ? TOL_NMSE_Q8_0KV : TOL_NMSE_Q4_0KV);
+		e.greedy_loose = e.kv_type == TENSOR_Q4_0;
+	}
+
 	/* Goldens stay open: the sequences point into their mappings. */
 	struct gguf_file *open_files[16] = { 0 };
 	struct golden_seq seqs[32] = { 0 };
@@ -546,7 +591,7 @@ int main(int argc, char **argv)
 		struct lm_ctx *c = NULL;
 		if (m) {
 			V = lm_model_hparams(m)->n_vocab;
-			CHECK(lm_ctx_create(m, N_SLOTS, N_CTX, N_CTX, N_CTX, &c) == 0);
+			CHECK(ctx_create(&e, m, N_SLOTS, N_CTX, N_CTX, N_CTX, &c) == 0);
 		}
 		for (uint32_t b = 0; c && b < n_seq && n_seqs < 32; b++) {
 			struct golden_seq *s = &seqs[n_seqs];
@@ -578,7 +623,7 @@ int main(int argc, char **argv)
 			struct lm_model *m = open_model(&e, batch[0], &skipped);
 			struct lm_ctx *c = NULL;
 			if (m)
-				CHECK(lm_ctx_create(m, N_SLOTS, N_CTX, N_CTX, 4, &c) == 0);
+				CHECK(ctx_create(&e, m, N_SLOTS, N_CTX, N_CTX, 4, &c) == 0);
 			if (c)
 				run_batched(c, batch, batch_alone, V);
 			lm_ctx_destroy(c);

@@ -13,6 +13,8 @@
  * 2^-11 per operand: NMSE ~1e-7 expected).
  *
  * argv[1]: "types" (each weight type), "shapes" (the larger shapes),
+ * "tiles" (each cooperative-matrix tile shape forced on prefill and encoder
+ * shapes with ragged edges; skipped without cooperative matrices),
  * "epilogue" (bias, residual, in-place residual, GELU-tanh, GELU-erf, each
  * on its own), "split" (tiny binding windows: pieces in both directions).
  * Each stays under 25 s on lavapipe (2 busy cores).
@@ -30,6 +32,7 @@
 #include <string.h>
 
 static double g_bound;
+static enum gpu_mm_tile g_tile = GPU_MM_TILE_AUTO;
 
 struct mm_case {
 	uint32_t type, K, M, N;
@@ -87,7 +90,7 @@ static void run_case(struct gpu_test *t, const struct mm_case *c, uint64_t seed)
 
 	double t0 = gpu_test_now();
 	CHECK(gpu_recorder_begin(t->rec) == 0);
-	CHECK(gpu_op_mul_mat(t->rec, "mul_mat", &W, &X, &Y, &ep) == 0);
+	CHECK(gpu_op_mul_mat_tile(t->rec, "mul_mat", &W, &X, &Y, &ep, g_tile) == 0);
 	CHECK(gpu_recorder_submit(t->rec) == 0);
 	CHECK(gpu_recorder_wait(t->rec) == 0);
 	double t1 = gpu_test_now();
@@ -111,8 +114,8 @@ static void run_case(struct gpu_test *t, const struct mm_case *c, uint64_t seed)
 		}
 	}
 	double e = gpu_test_nmse(y, ref, (size_t)M * N);
-	CHECKF(e < g_bound, "%s K=%u M=%u N=%u bias %d res %d in-place %d act %d: nmse %.3g",
-	       ti->name, K, M, N, c->bias, c->residual, c->in_place, c->act, e);
+	CHECKF(e < g_bound, "%s K=%u M=%u N=%u bias %d res %d in-place %d act %d tile %d: nmse %.3g",
+	       ti->name, K, M, N, c->bias, c->residual, c->in_place, c->act, g_tile, e);
 	fprintf(stderr,
 		"mul_mat %-4s K=%-5u M=%-5u N=%-5u b%d r%d i%d act%d: nmse %.2e, %u dispatches, "
 		"%.1f ms\n", ti->name, K, M, N, c->bias, c->residual, c->in_place, c->act, e,
@@ -202,6 +205,37 @@ int main(int argc, char **argv)
 		CHECK(gpu_op_mul_mat(t.rec, "ok", &W, &X, &Y, NULL) == 0);
 		CHECK(gpu_recorder_submit(t.rec) == 0);
 		CHECK(gpu_recorder_wait(t.rec) == 0);
+	} else if (strcmp(what, "tiles") == 0) {
+		if (!cm) {
+			fprintf(stderr, "no cooperative matrices here: every tile is the tiled kernel, "
+					"which the other groups cover\n");
+			gpu_test_close(&t);
+			return 77;
+		}
+		/* prefill rows (271: a partial fragment row), an M that is not a
+		 * multiple of 16, the encoder's fused epilogues, K past a multiple
+		 * of the 64-wide K step, scalar loads (unaligned W) */
+		struct mm_case cs[] = {
+			{ .type = TENSOR_Q4_0, .K = 1024, .M = 1000, .N = 271, .aligned = true },
+			{ .type = TENSOR_Q4_0, .K = 4608, .M = 1024, .N = 271, .in_place = true,
+			  .aligned = true },
+			{ .type = TENSOR_Q8_0, .K = 768, .M = 3072, .N = 300, .bias = true,
+			  .act = GPU_ACT_GELU_TANH, .aligned = true },
+			{ .type = TENSOR_F16, .K = 3072, .M = 768, .N = 130, .bias = true,
+			  .in_place = true, .aligned = true },
+			{ .type = TENSOR_F16, .K = 800, .M = 200, .N = 77 },
+			{ .type = TENSOR_Q6_K, .K = 1024, .M = 520, .N = 33 },
+			{ .type = TENSOR_F32, .K = 96, .M = 136, .N = 40, .residual = true },
+		};
+		for (int tile = GPU_MM_TILE_AUTO + 1; tile < GPU_MM_TILE_COUNT; tile++) {
+			g_tile = (enum gpu_mm_tile)tile;
+			if (tile > GPU_MM_TILE_AUTO + 1) { /* a fresh harness: it holds 64 buffers */
+				CHECK(gpu_test_close(&t) == 0);
+				gpu_test_open(&t, 0);
+			}
+			for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+				run_case(&t, &cs[i], seed++);
+		}
 	} else if (split) {
 		struct mm_case cs[] = {
 			{ .type = TENSOR_F32, .K = 1024, .M = 300, .N = 150, .bias = true,

@@ -5,7 +5,9 @@
  *
  * Bounds:
  *   layer_norm      NMSE 1e-10 (f32 statistics vs double; measured ~1e-14)
- *   attention       NMSE 1e-10 (f32 softmax and sums vs double)
+ *   attention       NMSE 1e-10 (f32 softmax and sums vs double); 2e-5 on the
+ *                   cooperative-matrix kernel (f16 operands); crops of a batch
+ *                   in one dispatch through the segment table
  *   pixel_unshuffle exact (a copy)
  *   image_patches   |error| <= 1e-6 (one division's rounding; values in [-1, 1])
  *   image_resize    exact, byte for byte, against ref_image_resize_pil_bilinear
@@ -14,7 +16,9 @@
  *                   position table as residual, vs double; tiled kernel;
  *                   2e-5 on the cooperative-matrix kernel)
  *
- * argv[1]: "norm-attn" or "image" (each well under 20 s on lavapipe).
+ * argv[1]: "norm-attn" (layer norm, unshuffle), "attn" (attention, both
+ * kernels where the device has the tensor-core one) or "image" (each well
+ * under 30 s on lavapipe).
  */
 #include "model/quant.h"
 #include "tests/check.h"
@@ -84,15 +88,60 @@ static void test_layer_norm(struct gpu_test *t, uint32_t D, uint32_t n, float ep
 	free(ref);
 }
 
-/* fused: q, k, v are views into one [3D, n] tensor (rows q | k | v). */
-static void test_attention(struct gpu_test *t, uint32_t D, uint32_t H, uint32_t n, bool fused,
-			   uint64_t seed)
+/* Attention of each segment (crop) over itself: double-precision softmax. */
+static void ref_attention(const float *q, const float *k, const float *v, uint32_t D, uint32_t H,
+			  uint32_t r0, uint32_t n, double *ref)
+{
+	const uint32_t hd = D / H;
+	const double scale = 1.0 / sqrt((double)hd);
+	double *p = malloc(n * sizeof *p);
+	for (uint32_t h = 0; h < H; h++)
+		for (uint32_t i = r0; i < r0 + n; i++) {
+			const float *qi = q + (size_t)i * D + h * hd;
+			double mx = -INFINITY, sum = 0;
+			for (uint32_t j = 0; j < n; j++) {
+				const float *kj = k + (size_t)(r0 + j) * D + h * hd;
+				double s = 0;
+				for (uint32_t d = 0; d < hd; d++)
+					s += (double)qi[d] * kj[d];
+				p[j] = s * scale;
+				mx = p[j] > mx ? p[j] : mx;
+			}
+			for (uint32_t j = 0; j < n; j++) {
+				p[j] = exp(p[j] - mx);
+				sum += p[j];
+			}
+			for (uint32_t d = 0; d < hd; d++) {
+				double acc = 0;
+				for (uint32_t j = 0; j < n; j++)
+					acc += p[j] * v[(size_t)(r0 + j) * D + h * hd + d];
+				ref[(size_t)i * D + h * hd + d] = acc / sum;
+			}
+		}
+	free(p);
+}
+
+/* Attention over n_seg crops of the given lengths in one dispatch (one
+ * crop without a table when n_seg is 0: lens[0] rows). fused: q, k, v are
+ * views into one [3D, n] tensor (rows q | k | v). flags: GPU_ATTN_ENC_*.
+ * Bounds: the plain f32 kernel NMSE 1e-10 against double; the
+ * cooperative-matrix one 2e-5 (f16 Q, K, V and P: ~1e-6 expected). */
+static void test_attention(struct gpu_test *t, uint32_t D, uint32_t H, const uint32_t *lens,
+			   uint32_t n_seg, bool fused, uint32_t flags, uint64_t seed)
 {
 	uint64_t rng = seed;
 	const uint32_t hd = D / H;
+	uint32_t n = 0, max_rows = 0, segs_n = n_seg ? n_seg : 1;
+	int32_t *starts = malloc((segs_n + 1) * sizeof *starts);
+	for (uint32_t i = 0; i < segs_n; i++) {
+		starts[i] = (int32_t)n;
+		n += lens[i];
+		max_rows = lens[i] > max_rows ? lens[i] : max_rows;
+	}
+	starts[segs_n] = (int32_t)n;
 	float *qkv = rand_floats((size_t)3 * D * n, -2, 2, &rng); /* [n][3D] */
 	float *o = malloc((size_t)D * n * sizeof *o);
-	double *ref = malloc((size_t)D * n * sizeof *ref), *p = malloc(n * sizeof *p);
+	double *ref = malloc((size_t)D * n * sizeof *ref);
 	float *q = malloc((size_t)D * n * sizeof *q), *k = malloc((size_t)D * n * sizeof *k);
 	float *v = malloc((size_t)D * n * sizeof *v);
 	for (uint32_t r = 0; r < n; r++) {
@@ -114,47 +163,59 @@ static void test_attention(struct gpu_test *t, uint32_t D, uint32_t H, uint32_t 
 		V = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, D, n, v);
 	}
 	struct gpu_tensor O = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, D, n, NULL);
+	struct gpu_attn_segs S = { 0 };
+	if (n_seg) {
+		/* the table after 12 bytes of something else: a non-zero offset */
+		struct gpu_buffer *sb;
+		CHECK(gpu_buffer_create(t->dev, GPU_MEM_UPLOAD, (segs_n + 4) * 4, "segs", &sb) == 0);
+		memcpy((uint8_t *)gpu_buffer_map(sb) + 12, starts, (segs_n + 1) * 4);
+		CHECK(t->n_bufs < (int)(sizeof t->bufs / sizeof t->bufs[0]));
+		t->bufs[t->n_bufs++] = sb;
+		S = (struct gpu_attn_segs){ sb, 12, n_seg, max_rows };
+	}
 	CHECK(gpu_recorder_begin(t->rec) == 0);
 	double t0 = gpu_test_now();
-	CHECK(gpu_op_attention_encoder(t->rec, "attn", &Q, &K, &V, H, &O) == 0);
+	CHECK(gpu_op_attention_encoder(t->rec, "attn", &Q, &K, &V, H, n_seg ? &S : NULL, flags, &O) == 0);
 	run(t);
 	double t1 = gpu_test_now();
 	CHECK(gpu_test_read(t, &O, o) == 0);
-	const double scale = 1.0 / sqrt((double)hd);
-	for (uint32_t h = 0; h < H; h++)
-		for (uint32_t i = 0; i < n; i++) {
-			const float *qi = q + (size_t)i * D + h * hd;
-			double mx = -INFINITY, sum = 0;
-			for (uint32_t j = 0; j < n; j++) {
-				const float *kj = k + (size_t)j * D + h * hd;
-				double s = 0;
-				for (uint32_t d = 0; d < hd; d++)
-					s += (double)qi[d] * kj[d];
-				p[j] = s * scale;
-				mx = p[j] > mx ? p[j] : mx;
-			}
-			for (uint32_t j = 0; j < n; j++) {
-				p[j] = exp(p[j] - mx);
-				sum += p[j];
-			}
-			for (uint32_t d = 0; d < hd; d++) {
-				double acc = 0;
-				for (uint32_t j = 0; j < n; j++)
-					acc += p[j] * v[(size_t)j * D + h * hd + d];
-				ref[(size_t)i * D + h * hd + d] = acc / sum;
-			}
-		}
+	for (uint32_t i = 0; i < segs_n; i++)
+		ref_attention(q, k, v, D, H, (uint32_t)starts[i], lens[i], ref);
+	const bool cm = !(flags & GPU_ATTN_ENC_PLAIN) && gpu_attention_encoder_uses_coopmat(t->rec, hd);
+	const double bound = cm ? 2e-5 : 1e-10;
 	double e = gpu_test_nmse(o, ref, (size_t)D * n);
-	CHECKF(e < 1e-10, "attention D=%u H=%u n=%u: nmse %.3g", D, H, n, e);
-	fprintf(stderr, "attention D=%-5u hd=%-3u n=%-5u fused %d: nmse %.2e, %.1f ms\n", D, hd, n,
-		fused, e, (t1 - t0) * 1e3);
+	CHECKF(e < bound, "attention D=%u H=%u n=%u crops %u %s: nmse %.3g", D, H, n, n_seg,
+	       cm ? "coopmat" : "plain", e);
+	fprintf(stderr, "attention D=%-5u hd=%-3u n=%-5u crops %-2u fused %d %-7s: nmse %.2e, %.1f ms\n",
+		D, hd, n, n_seg, fused, cm ? "coopmat" : "plain", e, (t1 - t0) * 1e3);
+	free(starts);
 	free(qkv);
 	free(o);
 	free(ref);
-	free(p);
 	free(q);
 	free(k);
 	free(v);
+}
+
+/* Every attention case on the plain kernel, and on the tensor-core one
+ * where this device has it. */
+static void test_attention_all(struct gpu_test *t)
+{
+	static const uint32_t one256[] = { 256 }, one161[] = { 161 }, one7[] = { 7 }, one33[] = { 33 };
+	/* crops of a mixed batch: 512x288 (576), a thumbnail 16x24 (384), 5 rows */
+	static const uint32_t mixed[] = { 576, 384, 5, 64 };
+	const bool has_cm = gpu_attention_encoder_uses_coopmat(t->rec, 64);
+	for (int path = 0; path < (has_cm ? 2 : 1); path++) {
+		const uint32_t fl = path == 0 ? GPU_ATTN_ENC_PLAIN : 0;
+		test_attention(t, 768, 12, one256, 0, false, fl, 21);  /* B/16: hd 64 */
+		test_attention(t, 1152, 16, one161, 0, true, fl, 22);  /* so400m: hd 72, fused QKV */
+		test_attention(t, 1152, 16, one7, 0, false, fl, 23);   /* fewer keys than a block */
+		test_attention(t, 128, 1, one33, 0, true, fl, 24);     /* hd 128, the largest */
+		test_attention(t, 768, 12, mixed, 4, true, fl, 25);    /* a batch of crops */
+		test_attention(t, 1152, 16, mixed + 1, 2, false, fl, 26);
+	}
+	if (!has_cm)
+		fprintf(stderr, "attention: no cooperative-matrix kernel on this device; plain kernel only\n");
 }
 
 static void test_unshuffle(struct gpu_test *t, uint32_t D, uint32_t gh, uint32_t gw,
@@ -186,6 +247,59 @@ static void test_unshuffle(struct gpu_test *t, uint32_t D, uint32_t gh, uint32_t
 	CHECK(gpu_recorder_begin(t->rec) == 0);
 	CHECK(gpu_op_pixel_unshuffle(t->rec, "odd", &X, gh, gw + 1, &U) == -EINVAL);
 	run(t);
+	free(x);
+	free(u);
+}
+
+/* Crops of several grids unshuffled in one dispatch through a crop table;
+ * the tokens go to u in crop order, as the vision graph places them. */
+static void test_unshuffle_crops(struct gpu_test *t, uint32_t D, const uint32_t (*grids)[2],
+				 uint32_t n, uint64_t seed)
+{
+	uint64_t rng = seed;
+	uint32_t np = 0, nt = 0, max_tok = 0;
+	int32_t *tab = malloc((size_t)n * 16);
+	for (uint32_t i = 0; i < n; i++) {
+		const uint32_t gh = grids[i][0], gw = grids[i][1], tok = gh * gw / 4;
+		tab[4 * i] = (int32_t)np;
+		tab[4 * i + 1] = (int32_t)nt;
+		tab[4 * i + 2] = (int32_t)gw;
+		tab[4 * i + 3] = (int32_t)tok;
+		np += gh * gw;
+		nt += tok;
+		max_tok = tok > max_tok ? tok : max_tok;
+	}
+	float *x = rand_floats((size_t)D * np, -1, 1, &rng);
+	float *u = malloc((size_t)4 * D * nt * sizeof *u);
+	struct gpu_tensor X = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, D, np, x);
+	struct gpu_tensor U = gpu_test_tensor(t, GPU_MEM_SCRATCH, TENSOR_F32, 4 * D, nt, NULL);
+	struct gpu_buffer *tb;
+	CHECK(gpu_buffer_create(t->dev, GPU_MEM_UPLOAD, (uint64_t)n * 16 + 8, "crops", &tb) == 0);
+	memcpy((uint8_t *)gpu_buffer_map(tb) + 8, tab, (size_t)n * 16);
+	CHECK(t->n_bufs < (int)(sizeof t->bufs / sizeof t->bufs[0]));
+	t->bufs[t->n_bufs++] = tb;
+	struct gpu_crop_table T = { tb, 8, n, max_tok };
+	CHECK(gpu_recorder_begin(t->rec) == 0);
+	CHECK(gpu_op_pixel_unshuffle_crops(t->rec, "unshuffle", &X, &T, &U) == 0);
+	run(t);
+	CHECK(gpu_test_read(t, &U, u) == 0);
+	size_t wrong = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint32_t gw = grids[i][1], p0 = (uint32_t)tab[4 * i], t0 = (uint32_t)tab[4 * i + 1];
+		for (uint32_t Y = 0; Y < grids[i][0] / 2; Y++)
+			for (uint32_t Xc = 0; Xc < gw / 2; Xc++)
+				for (uint32_t dy = 0; dy < 2; dy++)
+					for (uint32_t dx = 0; dx < 2; dx++)
+						for (uint32_t c = 0; c < D; c++) {
+							size_t tok = t0 + (size_t)Y * (gw / 2) + Xc;
+							size_t src = p0 + (size_t)(2 * Y + dy) * gw + 2 * Xc + dx;
+							wrong += u[tok * 4 * D + dy * 2 * D + dx * D + c] !=
+								 x[src * D + c];
+						}
+	}
+	CHECKF(wrong == 0, "pixel_unshuffle of %u crops: %zu wrong", n, wrong);
+	fprintf(stderr, "pixel_unshuffle D=%u, %u crops in one dispatch: %zu wrong\n", D, n, wrong);
+	free(tab);
 	free(x);
 	free(u);
 }
@@ -372,12 +486,15 @@ int main(int argc, char **argv)
 		test_layer_norm(&t, 768, 1024, 1e-6f, false, 11);   /* SigLIP-B ln1/ln2 */
 		test_layer_norm(&t, 1152, 37, 1e-6f, true, 12);     /* so400m, in place */
 		test_layer_norm(&t, 3072, 64, 1e-5f, false, 13);    /* projector input_norm */
-		test_attention(&t, 768, 12, 256, false, 21);        /* B/16: hd 64 */
-		test_attention(&t, 1152, 16, 161, true, 22);        /* so400m: hd 72, fused QKV */
-		test_attention(&t, 1152, 16, 7, false, 23);         /* fewer keys than a block */
-		test_attention(&t, 128, 1, 33, true, 24);           /* hd 128, the largest */
 		test_unshuffle(&t, 768, 18, 32, 31);                /* 512x288 crop */
 		test_unshuffle(&t, 1152, 32, 32, 32);               /* a 512x512 tile */
+		{
+			/* tiles, a thumbnail and a 512x288 frame's crop in one batch */
+			static const uint32_t grids[][2] = { { 32, 32 }, { 32, 32 }, { 18, 32 }, { 24, 16 } };
+			test_unshuffle_crops(&t, 64, grids, 4, 33);
+		}
+	} else if (strcmp(what, "attn") == 0) {
+		test_attention_all(&t);
 	} else if (strcmp(what, "image") == 0) {
 		test_resize(&t, 640, 480, 576, 416, 3, 1);   /* spec §4.11 single crop */
 		test_resize(&t, 640, 480, 576, 416, 4, 2);   /* RGBA frame */

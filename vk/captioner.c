@@ -9,6 +9,7 @@
 
 #include "model/gguf.h"
 #include "model/lm_graph.h"
+#include "model/quant.h"
 #include "model/prompt.h"
 #include "model/tokenizer.h"
 #include "vk/lfm2_lm.h"
@@ -48,6 +49,7 @@ void captioner_config_default(struct captioner_config *cfg)
 		.max_batch = 1,
 		.max_width = 1920,
 		.max_height = 1080,
+		.kv_type = TENSOR_F16,
 	};
 	image_plan_params_default(&cfg->image);
 }
@@ -185,8 +187,10 @@ int captioner_create(struct gpu_device *dev, const struct gpu_pipelines *pipes,
 	c->n_ctx = prompt_max + cfg->max_tokens + 1;
 	c->max_rows = prompt_max * cfg->max_batch;
 	c->max_logit_rows = cfg->prompt_logits ? c->max_rows : cfg->max_batch;
-	if ((ret = lm_ctx_create(c->lm, cfg->max_batch, c->n_ctx, c->max_rows, c->max_logit_rows,
-				 &c->lctx)) < 0) {
+	struct lm_ctx_params lp = { .n_slots = cfg->max_batch, .n_ctx = c->n_ctx, .max_rows = c->max_rows,
+				    .max_logit_rows = c->max_logit_rows, .kv_type = cfg->kv_type,
+				    .kv_type_set = true };
+	if ((ret = lm_ctx_create_params(c->lm, &lp, &c->lctx)) < 0) {
 		snprintf(err, err_size, "captioner: cannot reserve the LM context (%d)", ret);
 		goto fail;
 	}

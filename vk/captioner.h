@@ -45,6 +45,7 @@ struct captioner_config {
 	uint32_t max_batch;            /* frames per run */
 	uint32_t max_width, max_height;
 	bool prompt_logits;            /* keep every prompt position's logits (tests) */
+	uint32_t kv_type;              /* KV cache: TENSOR_F16 (default), TENSOR_Q8_0, TENSOR_Q4_0 */
 };
 
 /* Liquid AI's recommended settings (spec §7.1), 64 tokens, 1 frame of 1920×1080. */

@@ -305,6 +305,8 @@ static int query_caps(struct gpu_device *dev)
 	c->vendor_id = p2.properties.vendorID;
 	c->device_id = p2.properties.deviceID;
 	c->subgroup_size = sg.subgroupSize;
+	c->subgroup_shuffle = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+			      (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
 	c->subgroup_arithmetic = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
 				 (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
 				 /* shuffle-xor: the row sums of shaders/mul_mat_vec.glsl */
@@ -360,6 +362,7 @@ static int query_caps(struct gpu_device *dev)
 	if (c->api_version >= VK_API_VERSION_1_2)
 		vkGetPhysicalDeviceFeatures2(pd, &f2);
 	c->fp16_arith = f12.shaderFloat16;
+	c->int16_arith = f2.features.shaderInt16;
 	c->int8_arith = f12.shaderInt8;
 	c->storage_16bit = f11.storageBuffer16BitAccess;
 	c->storage_8bit = f12.storageBuffer8BitAccess;
@@ -440,6 +443,9 @@ static int create_logical(struct gpu_device *dev)
 	VkPhysicalDeviceFeatures2 f2 = {
 		.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
 		.pNext = &f11,
+		/* 16-bit weight loads (16-bit storage) may make glslang declare
+		 * the Int16 capability; enable it wherever the device has it. */
+		.features.shaderInt16 = dev->caps.int16_arith,
 	};
 	/* mul_mat's tensor-core kernel (vk/ops_matmul.c) needs the NV extension. */
 	VkPhysicalDeviceCooperativeMatrixFeaturesNV cmnv = {
@@ -554,6 +560,7 @@ void gpu_device_describe(const struct gpu_device *dev, FILE *f)
 	fprintf(f, "vendor_id: 0x%04x\ndevice_id: 0x%04x\n", c->vendor_id, c->device_id);
 	fprintf(f, "subgroup_size: %u\n", c->subgroup_size);
 	fprintf(f, "subgroup_arithmetic: %s\n", yes(c->subgroup_arithmetic));
+	fprintf(f, "subgroup_shuffle: %s\n", yes(c->subgroup_shuffle));
 	fprintf(f, "fp16_arithmetic: %s\n", yes(c->fp16_arith));
 	fprintf(f, "int8_arithmetic: %s\n", yes(c->int8_arith));
 	fprintf(f, "storage_16bit: %s\nstorage_8bit: %s\n", yes(c->storage_16bit), yes(c->storage_8bit));
@@ -587,6 +594,12 @@ void gpu_device_profile_add(struct gpu_device *dev, const char *label, double ns
 	e->total_ns += ns;
 	if (ns > e->max_ns)
 		e->max_ns = ns;
+}
+
+void gpu_device_profile_reset(struct gpu_device *dev)
+{
+	if (dev->profile_table)
+		g_hash_table_remove_all(dev->profile_table);
 }
 
 static gint by_total_desc(gconstpointer a, gconstpointer b, gpointer table)

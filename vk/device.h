@@ -44,8 +44,10 @@ struct gpu_caps {
 	uint32_t vendor_id, device_id;
 	uint32_t subgroup_size;          /* the default subgroup size */
 	bool subgroup_arithmetic;        /* subgroupAdd & co. in compute */
+	bool subgroup_shuffle;           /* subgroupShuffleXor & co. in compute (attention) */
 	bool fp16_arith;                 /* shaderFloat16 */
 	bool int8_arith;                 /* shaderInt8 */
+	bool int16_arith;                /* shaderInt16 */
 	bool storage_16bit, storage_8bit;
 	bool int8_dot;                   /* shaderIntegerDotProduct */
 	bool int8_dot_accelerated;       /* packed 4x8-bit signed, accelerated */
@@ -90,6 +92,7 @@ uint32_t gpu_device_validation_errors(const struct gpu_device *dev);
 /* Per-label GPU time, accumulated by recorders when profiling is on. */
 void gpu_device_profile_add(struct gpu_device *dev, const char *label, double ns);
 void gpu_device_profile_print(const struct gpu_device *dev, FILE *f);
+void gpu_device_profile_reset(struct gpu_device *dev); /* forget what was added so far */
 
 /* Raw handles for the other vk/ modules. */
 VkDevice gpu_device_vk(const struct gpu_device *dev);

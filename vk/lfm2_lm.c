@@ -100,14 +100,17 @@ _Static_assert(LM_TOK_FIELDS == GPU_TOK_FIELDS && LM_SEQ_FIELDS == GPU_SEQ_FIELD
 static struct gpu_lm_batch gb(const struct lm_batch *b)
 {
 	return (struct gpu_lm_batch){
-		.n_tok = b->n_tok, .n_seq = b->n_seq, .max_seq_tok = b->max_seq_tok,
+		.n_tok = b->n_tok, .n_seq = b->n_seq, .max_seq_tok = b->max_seq_tok, .max_keys = b->max_keys,
 		.toks = gi(&b->toks), .seqs = gi(&b->seqs),
 	};
 }
 
 static struct gpu_kv_cache gkv(const struct lm_kv *kv)
 {
-	return (struct gpu_kv_cache){ .k = gpu_graph_tensor(&kv->k), .v = gpu_graph_tensor(&kv->v), .n_ctx = kv->n_ctx };
+	struct gpu_kv_cache c = { .k = gpu_graph_tensor(&kv->k), .v = gpu_graph_tensor(&kv->v), .n_ctx = kv->n_ctx };
+	if (kv->part.mem)
+		c.part = gpu_graph_tensor(&kv->part);
+	return c;
 }
 
 static int vk_get_rows(void *ctx, const char *label, const struct lm_tensor *table,
@@ -201,7 +204,8 @@ int gpu_lm_create(struct gpu_device *dev, const struct gpu_pipelines *pipes, str
 	g->be = (struct lm_backend){
 		.ctx = g,
 		.name = "vulkan",
-		.kv_type = TENSOR_F16, /* vk/ops_lm.h caches K and V in F16 */
+		.kv_type = TENSOR_F16, /* vk/ops_lm.h: K and V in F16 unless the context asks */
+		.kv_types = 1u << TENSOR_F16 | 1u << TENSOR_Q8_0 | 1u << TENSOR_Q4_0,
 		.alloc = gpu_graph_mem_alloc,
 		.free = gpu_graph_mem_free,
 		.write = gpu_graph_mem_write,

@@ -13,7 +13,7 @@
  * activations to GPU_MEM_SCRATCH, per-step inputs to GPU_MEM_UPLOAD (read by
  * the shaders in place), logits to GPU_MEM_READBACK (written by the head in
  * place; when only the argmax is read, to scratch). Ops: vk/ops.h,
- * vk/ops_lm.h (K/V caches in F16); steps of up to 8 rows (env
+ * vk/ops_lm.h (K/V caches F16, Q8_0 or Q4_0); steps of up to 8 rows (env
  * CAPTIOND_MMV_MAX_COLS) run the mat-vec kernels, with the RMSNorms, the FFN
  * (w1, w3, SwiGLU) and the residual adds fused in (gpu_op_mul_mat_vec_fused;
  * env CAPTIOND_LM_FUSE), larger ones vk/ops_matmul.h and the plain ops. A type without a kernel is -ENOTSUP

@@ -3,6 +3,8 @@
 #include "vk/graph_mem.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <glib.h>
 
@@ -16,6 +18,7 @@
 struct gpu_vision {
 	struct gpu_graph_mem mem; /* first: the backend's ctx points at it (vk/graph_mem.h) */
 	struct vision_backend be;
+	uint32_t attn_flags;      /* GPU_ATTN_ENC_* (CAPTIOND_VISION_ATTN) */
 };
 
 
@@ -60,19 +63,30 @@ static int vk_layer_norm(void *ctx, const char *label, const struct lm_tensor *x
 }
 
 static int vk_attention(void *ctx, const char *label, const struct lm_tensor *q, const struct lm_tensor *k,
-			const struct lm_tensor *v, uint32_t n_head, const struct lm_tensor *o)
+			const struct lm_tensor *v, uint32_t n_head, const struct lm_tensor *segs,
+			uint32_t max_rows, const struct lm_tensor *o)
 {
 	struct gpu_vision *g = ctx;
 	struct gpu_tensor Q = gpu_graph_tensor(q), K = gpu_graph_tensor(k), V = gpu_graph_tensor(v), O = gpu_graph_tensor(o);
-	return gpu_op_attention_encoder(g->mem.rec, label, &Q, &K, &V, n_head, &O);
+	if (segs->ne[0] < 2 || segs->ne[1] != 1)
+		return -EINVAL;
+	struct gpu_attn_segs S = {
+		.buffer = segs->mem, .offset = segs->offset, .n_seg = segs->ne[0] - 1, .max_rows = max_rows,
+	};
+	return gpu_op_attention_encoder(g->mem.rec, label, &Q, &K, &V, n_head, &S, g->attn_flags, &O);
 }
 
-static int vk_pixel_unshuffle(void *ctx, const char *label, const struct lm_tensor *x, uint32_t gh,
-			      uint32_t gw, const struct lm_tensor *u)
+static int vk_pixel_unshuffle(void *ctx, const char *label, const struct lm_tensor *x,
+			      const struct lm_tensor *crops, uint32_t max_tok, const struct lm_tensor *u)
 {
 	struct gpu_vision *g = ctx;
 	struct gpu_tensor X = gpu_graph_tensor(x), U = gpu_graph_tensor(u);
-	return gpu_op_pixel_unshuffle(g->mem.rec, label, &X, gh, gw, &U);
+	if (crops->ne[0] != 4 || crops->ne[1] == 0)
+		return -EINVAL;
+	struct gpu_crop_table T = {
+		.buffer = crops->mem, .offset = crops->offset, .n = crops->ne[1], .max_tok = max_tok,
+	};
+	return gpu_op_pixel_unshuffle_crops(g->mem.rec, label, &X, &T, &U);
 }
 
 static int vk_image_patches(void *ctx, const char *label, const struct vision_image *img,
@@ -102,6 +116,9 @@ int gpu_vision_create(struct gpu_device *dev, const struct gpu_pipelines *pipes,
 	struct gpu_vision *g = g_new0(struct gpu_vision, 1);
 	g->mem.dev = dev;
 	g->mem.st = st;
+	const char *env = getenv("CAPTIOND_VISION_ATTN");
+	if (env && strcmp(env, "plain") == 0)
+		g->attn_flags = GPU_ATTN_ENC_PLAIN;
 	int ret = gpu_recorder_create(dev, pipes, max_dispatches, &g->mem.rec);
 	if (ret < 0) {
 		g_free(g);
@@ -152,8 +169,8 @@ void gpu_vision_memory(const struct gpu_vision *g, uint64_t bytes[4])
 
 uint32_t gpu_vision_dispatches(uint32_t n_layer, uint32_t n_crops)
 {
-	/* resize ≤ 4 and patches 1 per crop; per layer 8 dense + 1 per crop;
-	 * unshuffle 1 per crop; tail 5; pieces of large mul_mats: margin ×2. */
-	uint64_t n = 2ull * (6ull * n_crops + (uint64_t)n_layer * (8 + n_crops) + 8);
+	/* resize ≤ 4 and patches 1 per crop; per layer ≤ 9 dense + attention;
+	 * tail 6; pieces of large mul_mats: margin ×2. */
+	uint64_t n = 2ull * (5ull * n_crops + (uint64_t)n_layer * 10 + 8);
 	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }

@@ -11,6 +11,10 @@
  * into GPU_MEM_UPLOAD and read by the shaders in place; projector rows are
  * written into GPU_MEM_READBACK.
  *
+ * Attention: the tensor-core kernel where the device has it
+ * (gpu_op_attention_encoder); CAPTIOND_VISION_ATTN=plain in the environment
+ * (read at create) forces the plain kernel, to compare the two.
+ *
  * Threads: one gpu_vision, and everything run on it, belongs to the
  * device's thread. The device, pipelines and staging ring must outlive it.
  */

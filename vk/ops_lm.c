@@ -7,12 +7,14 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 
 #include <glib.h>
 
 #include "model/quant.h"
 #include "vk/ops_internal.h"
 #include "vk/push_lm.h"
+#include "vk/recorder.h"
 
 static uint32_t stride_units(const struct gpu_tensor *t)
 {
@@ -287,17 +289,36 @@ int gpu_op_shortconv(struct gpu_recorder *rec, const char *label, const struct g
 /* --- attention --- */
 
 #define HD_MAX 256 /* shaders/attention.comp */
+#define ATTN_CHUNK 32 /* head elements per lane in shaders/attention.comp */
+/* Split attention (flash-decoding): only for grids under ATTN_SPLIT_GRID
+ * workgroups, in pieces of at least ATTN_SPLIT_MIN_KEYS keys (the merge
+ * costs a dispatch and a barrier, a few µs), at most ATTN_SPLIT_MAX. */
+#define ATTN_SPLIT_GRID 256
+#define ATTN_SPLIT_MIN_KEYS 256
+#define ATTN_SPLIT_MAX 16
+
+static bool kv_type_ok(uint32_t type)
+{
+	return type == TENSOR_F16 || type == TENSOR_Q8_0 || type == TENSOR_Q4_0;
+}
 
 static int check_kv(const char *label, const struct gpu_kv_cache *kv, uint32_t hd,
 		    uint32_t *n_kv, uint32_t *n_slots)
 {
 	int ret;
-	if ((ret = gpu_t_check(label, "K cache", &kv->k, TENSOR_F16)) < 0 ||
-	    (ret = gpu_t_check(label, "V cache", &kv->v, TENSOR_F16)) < 0)
+	if ((ret = gpu_t_check(label, "K cache", &kv->k, -1)) < 0 ||
+	    (ret = gpu_t_check(label, "V cache", &kv->v, -1)) < 0)
 		return ret;
+	if (!kv_type_ok(kv->k.type) || kv->v.type != kv->k.type) {
+		const struct tensor_type_info *tk = tensor_type_info(kv->k.type);
+		const struct tensor_type_info *tv = tensor_type_info(kv->v.type);
+		g_warning("%s: KV cache of %s and %s: F16, Q8_0 or Q4_0, both the same", label,
+			  tk ? tk->name : "?", tv ? tv->name : "?");
+		return -ENOTSUP;
+	}
 	if (kv->n_ctx == 0 || kv->k.ne[0] != kv->v.ne[0] || kv->k.ne[1] != kv->v.ne[1] ||
 	    gpu_t_stride(&kv->k) != gpu_t_stride(&kv->v) || kv->k.ne[0] % hd != 0 ||
-	    kv->k.ne[1] % kv->n_ctx != 0) {
+	    kv->k.ne[1] % kv->n_ctx != 0 || (kv->k.type != TENSOR_F16 && hd % 32 != 0)) {
 		g_warning("%s: KV cache K [%u, %u], V [%u, %u] with %u positions per slot and "
 			  "head_dim %u is not usable", label, kv->k.ne[0], kv->k.ne[1], kv->v.ne[0],
 			  kv->v.ne[1], kv->n_ctx, hd);
@@ -317,6 +338,20 @@ static int check_head_dim(const char *label, uint32_t hd)
 	return 0;
 }
 
+static enum gpu_pipe_id rope_pipe_id(uint32_t kv_type)
+{
+	return kv_type == TENSOR_Q8_0 ? GPU_PIPE_ROPE_QK_NORM_Q8_0_F32
+	       : kv_type == TENSOR_Q4_0 ? GPU_PIPE_ROPE_QK_NORM_Q4_0_F32
+					 : GPU_PIPE_ROPE_QK_NORM_F32;
+}
+
+static enum gpu_pipe_id attention_pipe_id(uint32_t kv_type)
+{
+	return kv_type == TENSOR_Q8_0 ? GPU_PIPE_ATTENTION_Q8_0_F32
+	       : kv_type == TENSOR_Q4_0 ? GPU_PIPE_ATTENTION_Q4_0_F32
+					 : GPU_PIPE_ATTENTION_F16_F32;
+}
+
 int gpu_op_rope_qk_norm(struct gpu_recorder *rec, const char *label, const struct gpu_tensor *q,
 			const struct gpu_tensor *k, const struct gpu_tensor *v,
 			const struct gpu_tensor *q_norm, const struct gpu_tensor *k_norm,
@@ -324,7 +359,6 @@ int gpu_op_rope_qk_norm(struct gpu_recorder *rec, const char *label, const struc
 			const struct gpu_rope_params *p)
 {
 	struct gpu_device *dev = gpu_recorder_device(rec);
-	const struct gpu_pipeline *pl = lm_pipe(rec, GPU_PIPE_ROPE_QK_NORM_F32);
 	uint32_t hd = p->head_dim, n_kv, n_slots;
 	int ret;
 	if ((ret = check_head_dim(label, hd)) < 0 || (ret = check_batch(label, batch)) < 0 ||
@@ -335,6 +369,7 @@ int gpu_op_rope_qk_norm(struct gpu_recorder *rec, const char *label, const struc
 	    (ret = gpu_t_check(label, "k_norm", k_norm, TENSOR_F32)) < 0 ||
 	    (ret = check_kv(label, kv, hd, &n_kv, &n_slots)) < 0)
 		return ret;
+	const struct gpu_pipeline *pl = lm_pipe(rec, rope_pipe_id(kv->k.type));
 	uint32_t n = batch->n_tok;
 	if (q->ne[0] % hd || q->ne[1] != n || k->ne[0] != kv->k.ne[0] || k->ne[1] != n ||
 	    v->ne[0] != kv->k.ne[0] || v->ne[1] != n || q_norm->ne[0] != hd ||
@@ -388,12 +423,27 @@ int gpu_op_rope_qk_norm(struct gpu_recorder *rec, const char *label, const struc
 	return gpu_recorder_dispatch(rec, pl, label, b, 8, &pc, sizeof pc, gx, n, 1);
 }
 
+/* Pieces of each sequence's key range: only when the grid alone would leave
+ * the GPU idle (few sequences, decode) and the keys are many. */
+static uint32_t attention_splits(const struct gpu_kv_cache *kv, const struct gpu_lm_batch *batch,
+				 uint32_t n_head, uint32_t hd)
+{
+	uint64_t grid = (uint64_t)n_head * batch->max_seq_tok * batch->n_seq;
+	uint32_t keys = batch->max_keys && batch->max_keys < kv->n_ctx ? batch->max_keys : kv->n_ctx;
+	if (!kv->part.buffer || batch->max_seq_tok != 1 || grid >= ATTN_SPLIT_GRID)
+		return 1;
+	uint64_t want = MIN((ATTN_SPLIT_GRID + grid - 1) / grid, keys / ATTN_SPLIT_MIN_KEYS);
+	uint64_t room = (uint64_t)kv->part.ne[0] * kv->part.ne[1] /
+			((uint64_t)batch->n_tok * n_head * (hd + 2));
+	want = MIN(MIN(want, room), ATTN_SPLIT_MAX);
+	return want > 1 ? (uint32_t)want : 1;
+}
+
 int gpu_op_attention(struct gpu_recorder *rec, const char *label, const struct gpu_tensor *q,
 		     const struct gpu_kv_cache *kv, const struct gpu_lm_batch *batch,
 		     uint32_t head_dim, const struct gpu_tensor *out)
 {
 	struct gpu_device *dev = gpu_recorder_device(rec);
-	const struct gpu_pipeline *pl = lm_pipe(rec, GPU_PIPE_ATTENTION_F16_F32);
 	uint32_t hd = head_dim, n_kv, n_slots;
 	int ret;
 	if ((ret = check_head_dim(label, hd)) < 0 || (ret = check_batch(label, batch)) < 0 ||
@@ -401,7 +451,20 @@ int gpu_op_attention(struct gpu_recorder *rec, const char *label, const struct g
 	    (ret = gpu_t_check(label, "out", out, TENSOR_F32)) < 0 ||
 	    (ret = check_kv(label, kv, hd, &n_kv, &n_slots)) < 0)
 		return ret;
+	const struct gpu_pipeline *pl = lm_pipe(rec, attention_pipe_id(kv->k.type));
 	uint32_t n = batch->n_tok, n_head = q->ne[0] / hd;
+	/* A lane owns 32 elements; the lanes of a key (hd/32 of them, a power
+	 * of two) must sit in one subgroup. */
+	uint32_t lpk = hd / ATTN_CHUNK;
+	if (hd % ATTN_CHUNK || (lpk & (lpk - 1)) ||
+	    lpk > gpu_device_caps(dev)->subgroup_size || lpk > gpu_pipeline_wg_size(pl)) {
+		g_warning("%s: attention with head_dim %u (32, 64, 128 or 256 here)", label, hd);
+		return -EINVAL;
+	}
+	if (lpk > 1 && !gpu_device_caps(dev)->subgroup_shuffle) {
+		g_warning("%s: attention needs subgroup shuffles in compute shaders", label);
+		return -ENOTSUP;
+	}
 	if (q->ne[0] % hd || q->ne[1] != n || out->ne[0] != q->ne[0] || out->ne[1] != n ||
 	    n_head % n_kv) {
 		g_warning("%s: attention of q [%u, %u] over a cache of %u kv heads into out [%u, %u] "
@@ -409,10 +472,11 @@ int gpu_op_attention(struct gpu_recorder *rec, const char *label, const struct g
 			  out->ne[1], hd, n);
 		return -EINVAL;
 	}
-	if ((ret = check_groups(rec, label, n_head, batch->max_seq_tok, batch->n_seq)) < 0)
+	uint32_t n_split = attention_splits(kv, batch, n_head, hd);
+	if ((ret = check_groups(rec, label, n_head * n_split, batch->max_seq_tok, batch->n_seq)) < 0)
 		return ret;
-	struct gpu_binding b[5];
-	uint32_t q_off, kc_off, vc_off, s_off, o_off;
+	struct gpu_binding b[6];
+	uint32_t q_off, kc_off, vc_off, s_off, o_off, p_off = 0;
 	if ((ret = bind_rows(dev, label, "q", q, 0, n, false, &b[0], &q_off)) < 0 ||
 	    (ret = bind_rows(dev, label, "K cache", &kv->k, 0, kv->k.ne[1], false, &b[1],
 			     &kc_off)) < 0 ||
@@ -422,6 +486,22 @@ int gpu_op_attention(struct gpu_recorder *rec, const char *label, const struct g
 			     &b[3], &s_off)) < 0 ||
 	    (ret = bind_rows(dev, label, "out", out, 0, n, true, &b[4], &o_off)) < 0)
 		return ret;
+	if (n_split > 1) {
+		if ((ret = gpu_t_check(label, "part", &kv->part, TENSOR_F32)) < 0 ||
+		    (ret = bind_rows(dev, label, "part", &kv->part, 0, kv->part.ne[1], true, &b[5],
+				     &p_off)) < 0)
+			return ret;
+	} else {
+		b[5] = b[4]; /* not touched: nothing to merge */
+	}
+	/* F16 caches are read 8 halves (16 bytes) at a time. */
+	uint32_t kst = stride_units(&kv->k);
+	if (kv->k.type == TENSOR_F16 && (kc_off % 8 || vc_off % 8 || kst % 8)) {
+		g_warning("%s: F16 KV cache not 16-byte aligned (offsets %u, %u, stride %u halves)",
+			  label, kc_off, vc_off, kst);
+		return -EINVAL;
+	}
+	uint32_t keys = batch->max_keys && batch->max_keys < kv->n_ctx ? batch->max_keys : kv->n_ctx;
 	struct gpu_push_attention pc = {
 		.hd = hd,
 		.n_head = n_head,
@@ -433,15 +513,24 @@ int gpu_op_attention(struct gpu_recorder *rec, const char *label, const struct g
 		.q_off = q_off,
 		.q_stride = stride_units(q),
 		.kc_off = kc_off,
-		.kc_stride = stride_units(&kv->k),
+		.kc_stride = kst,
 		.vc_off = vc_off,
 		.seqs_off = s_off,
 		.o_off = o_off,
 		.o_stride = stride_units(out),
 		.scale = (float)(1.0 / sqrt((double)hd)),
+		.n_split = n_split,
+		.split_keys = (keys + n_split - 1) / n_split,
+		.part_off = p_off,
 	};
-	return gpu_recorder_dispatch(rec, pl, label, b, 5, &pc, sizeof pc, n_head,
-				     batch->max_seq_tok, batch->n_seq);
+	ret = gpu_recorder_dispatch(rec, pl, label, b, 6, &pc, sizeof pc, n_head * n_split,
+				    batch->max_seq_tok, batch->n_seq);
+	if (ret < 0 || n_split == 1)
+		return ret;
+	char merge[GPU_LABEL_MAX];
+	snprintf(merge, sizeof merge, "%s.merge", label);
+	return gpu_recorder_dispatch(rec, lm_pipe(rec, GPU_PIPE_ATTENTION_MERGE_F32), merge, b, 6, &pc,
+				     sizeof pc, n_head, batch->max_seq_tok, batch->n_seq);
 }
 
 /* --- FFN --- */

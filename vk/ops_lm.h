@@ -25,11 +25,14 @@
  *   conv state   F32 [2·d, n_slots]: row = slot; elements 0..d−1 hold
  *                s[t−2], d..2d−1 hold s[t−1] (ref_shortconv_step's [L−1][d],
  *                row 0 oldest). Zero it when a slot starts a new sequence.
- *   KV cache     K and V each F16 [hd·n_kv, n_slots·n_ctx]: row
- *                slot·n_ctx + pos holds the n_kv heads of that position
- *                (head g at elements g·hd .. g·hd + hd − 1). K after QK-norm
- *                and RoPE, V raw (spec §3.6). F16 as llama.cpp's default:
- *                12 KiB per position for LFM2-350M.
+ *   KV cache     K and V each F16, Q8_0 or Q4_0 (both the same type)
+ *                [hd·n_kv, n_slots·n_ctx]: row slot·n_ctx + pos holds the
+ *                n_kv heads of that position (head g at elements g·hd ..
+ *                g·hd + hd − 1; quantized: ggml blocks of 32 along the row,
+ *                model/quant.h, so a head is hd/32 whole blocks). K after
+ *                QK-norm and RoPE, V raw (spec §3.6). Per position for
+ *                LFM2-350M (6 attention layers, 8 kv heads of 64): F16
+ *                12 KiB (llama.cpp's default), Q8_0 6.4 KiB, Q4_0 3.4 KiB.
  */
 #ifndef CAPTIOND_VK_OPS_LM_H
 #define CAPTIOND_VK_OPS_LM_H
@@ -52,6 +55,7 @@ struct gpu_lm_batch {
 	uint32_t n_tok;       /* rows of the activations */
 	uint32_t n_seq;
 	uint32_t max_seq_tok; /* the largest n_tok of one sequence (sizes grids) */
+	uint32_t max_keys;    /* the largest n_past + n_tok (splits attention); 0: n_ctx */
 	struct gpu_i32s toks; /* n = n_tok · GPU_TOK_FIELDS */
 	struct gpu_i32s seqs; /* n = n_seq · GPU_SEQ_FIELDS */
 };
@@ -64,8 +68,12 @@ int gpu_lm_batch_tables(uint32_t n_seq, const uint32_t *slot, const uint32_t *n_
 			const uint32_t *n_tok, int32_t *toks, int32_t *seqs, uint32_t *max_seq_tok);
 
 struct gpu_kv_cache {
-	struct gpu_tensor k, v; /* F16 [hd·n_kv, n_slots·n_ctx] each, same shape */
+	struct gpu_tensor k, v; /* F16, Q8_0 or Q4_0 [hd·n_kv, n_slots·n_ctx] each, same type and shape */
 	uint32_t n_ctx;         /* positions per slot */
+	/* F32 scratch of any shape for split attention (flash-decoding): a step
+	 * of n rows splits each sequence's keys into at most
+	 * floats / (n · n_head · (hd + 2)) pieces; buffer NULL: never split. */
+	struct gpu_tensor part;
 };
 
 /* --- embeddings (spec §3.2, §5.4) --- */
@@ -105,8 +113,9 @@ struct gpu_rope_params {
 
 /* Per head: RMSNorm (weight [hd], shared by all heads) then NeoX RoPE at the
  * token's pos (pairs (i, i + hd/2)), for q in place and for k; k (normed,
- * rotated) and v (as is) are written, rounded to F16, to the cache row
- * slot·n_ctx + pos. q: F32 [hd·n_head, n_tok]; k, v: F32 [hd·n_kv, n_tok]
+ * rotated) and v (as is) are written to the cache row slot·n_ctx + pos,
+ * rounded to F16 or quantized per block as model/quant.c's quantize_row
+ * (Q8_0, Q4_0; hd a multiple of 32). q: F32 [hd·n_head, n_tok]; k, v: F32 [hd·n_kv, n_tok]
  * (views of a fused projection are fine); q_norm, k_norm: F32 [hd, 1].
  * Uses the toks table; a pos ≥ n_ctx or slot ≥ n_slots is skipped. */
 int gpu_op_rope_qk_norm(struct gpu_recorder *rec, const char *label, const struct gpu_tensor *q,
@@ -120,7 +129,10 @@ int gpu_op_rope_qk_norm(struct gpu_recorder *rec, const char *label, const struc
  * sequence sees cache rows 0 .. n_past + i of its slot (so run
  * gpu_op_rope_qk_norm on the batch first). Online softmax in f32 over tiles
  * of the cache. Decode (many sequences of different lengths) and prefill
- * (many tokens) are the same call. q: F32 [hd·n_head, n_tok]; out: F32
+ * (many tokens) are the same call; hd 32, 64, 128 or 256. When the grid is
+ * small (few sequences, one token each) and kv->part has room, each
+ * sequence's keys are split over several workgroups and a second dispatch
+ * merges the pieces (flash-decoding). q: F32 [hd·n_head, n_tok]; out: F32
  * [hd·n_head, n_tok], may be q (each workgroup reads its own query head
  * before it writes it). Uses the seqs table. */
 int gpu_op_attention(struct gpu_recorder *rec, const char *label, const struct gpu_tensor *q,

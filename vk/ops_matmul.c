@@ -10,28 +10,69 @@
 #include "vk/ops_internal.h"
 #include "vk/push.h"
 
-/* Output tile of one workgroup (shaders/mul_mat.comp, mul_mat_cm.comp). */
+/* Output tile of one workgroup of the tiled kernel (shaders/mul_mat.comp). */
 #define TILE_TILED 64
-#define TILE_CM 128
-/* mul_mat_cm.comp's MM_NARROW push flag: 128 rows of X × 64 of W per
- * workgroup, taken when 128 × 128 tiles would give fewer workgroups than
- * CM_FILL (two per SM of a 132-SM H100/H200; prefill and the vision
- * projections at 1024 patches are such grids). */
-#define MM_NARROW 16u
-#define CM_FILL 264u
 
-static int pipe_ids(uint32_t wtype, enum gpu_pipe_id *tiled, enum gpu_pipe_id *cm)
+/* mul_mat_cm.comp's tile shapes. L is built for the six weight types (ids
+ * GPU_PIPE_MUL_MAT_CM_<T>_F32, in type_index order), the others for F16,
+ * Q8_0 and Q4_0 (blocks of three from `first`; other types take L). bn: rows
+ * of X, bm: rows of W per workgroup. */
+static const struct tile_cfg {
+	uint32_t bn, bm;
+	enum gpu_pipe_id first; /* L: the F32 variant; others: F16, then Q8_0, Q4_0 */
+} tile_cfg[GPU_MM_TILE_COUNT] = {
+	[GPU_MM_TILE_L] = { 128, 128, GPU_PIPE_MUL_MAT_CM_F32_F32 },
+	[GPU_MM_TILE_M] = { 64, 128, GPU_PIPE_MUL_MAT_CM_M_F16_F32 },
+	[GPU_MM_TILE_S] = { 64, 64, GPU_PIPE_MUL_MAT_CM_S_F16_F32 },
+	[GPU_MM_TILE_T] = { 64, 64, GPU_PIPE_MUL_MAT_CM_T_F16_F32 },
+	[GPU_MM_TILE_V] = { 32, 64, GPU_PIPE_MUL_MAT_CM_V_F16_F32 },
+};
+
+/* SMs of an H100/H200 (Vulkan core does not report it): the thresholds
+ * below count workgroups per SM. */
+#define CM_SMS 132u
+
+static uint64_t tile_groups(enum gpu_mm_tile t, uint32_t M, uint32_t N)
+{
+	return (uint64_t)((M + tile_cfg[t].bm - 1) / tile_cfg[t].bm) *
+	       ((N + tile_cfg[t].bn - 1) / tile_cfg[t].bn);
+}
+
+/* By the count of 64×64 tiles, from bench-matmul --sweep on an H100
+ * (bench/results/2026-11-21-h100-gemm): huge grids (16 frames, 4096³) the
+ * 64×128 tile; large ones (1024 patches × 3072) 64×64 with two K groups;
+ * two to four per SM (prefill's 1024 → 4608) plain 64×64; smaller grids 32×64
+ * with four K groups while that is one wave (prefill's k/v, 256-row w2),
+ * else 64×64 with two (prefill's 271-row w2 and out_proj, 768-wide vision
+ * projections). */
+static enum gpu_mm_tile pick_tile(uint32_t M, uint32_t N)
+{
+	const uint64_t s = tile_groups(GPU_MM_TILE_S, M, N);
+	if (s >= 16 * CM_SMS)
+		return GPU_MM_TILE_M;
+	if (s >= 4 * CM_SMS)
+		return GPU_MM_TILE_T;
+	if (s >= 2 * CM_SMS)
+		return GPU_MM_TILE_S;
+	return tile_groups(GPU_MM_TILE_V, M, N) <= CM_SMS ? GPU_MM_TILE_V : GPU_MM_TILE_T;
+}
+
+enum gpu_mm_tile gpu_mul_mat_tile_for(uint32_t M, uint32_t N)
+{
+	return pick_tile(M, N);
+}
+
+static int type_index(uint32_t wtype)
 {
 	switch (wtype) {
-	case TENSOR_F32: *tiled = GPU_PIPE_MUL_MAT_F32_F32; *cm = GPU_PIPE_MUL_MAT_CM_F32_F32; break;
-	case TENSOR_F16: *tiled = GPU_PIPE_MUL_MAT_F16_F32; *cm = GPU_PIPE_MUL_MAT_CM_F16_F32; break;
-	case TENSOR_BF16: *tiled = GPU_PIPE_MUL_MAT_BF16_F32; *cm = GPU_PIPE_MUL_MAT_CM_BF16_F32; break;
-	case TENSOR_Q8_0: *tiled = GPU_PIPE_MUL_MAT_Q8_0_F32; *cm = GPU_PIPE_MUL_MAT_CM_Q8_0_F32; break;
-	case TENSOR_Q4_0: *tiled = GPU_PIPE_MUL_MAT_Q4_0_F32; *cm = GPU_PIPE_MUL_MAT_CM_Q4_0_F32; break;
-	case TENSOR_Q6_K: *tiled = GPU_PIPE_MUL_MAT_Q6_K_F32; *cm = GPU_PIPE_MUL_MAT_CM_Q6_K_F32; break;
-	default: return -ENOTSUP;
+	case TENSOR_F32: return 0;
+	case TENSOR_F16: return 1;
+	case TENSOR_BF16: return 2;
+	case TENSOR_Q8_0: return 3;
+	case TENSOR_Q4_0: return 4;
+	case TENSOR_Q6_K: return 5;
+	default: return -1;
 	}
-	return 0;
 }
 
 bool gpu_mul_mat_uses_coopmat(const struct gpu_recorder *rec)
@@ -51,26 +92,29 @@ int gpu_op_mul_mat(struct gpu_recorder *rec, const char *label, const struct gpu
 		   const struct gpu_tensor *x, const struct gpu_tensor *y,
 		   const struct gpu_mul_mat_epilogue *ep)
 {
+	return gpu_op_mul_mat_tile(rec, label, w, x, y, ep, GPU_MM_TILE_AUTO);
+}
+
+int gpu_op_mul_mat_tile(struct gpu_recorder *rec, const char *label, const struct gpu_tensor *w,
+			const struct gpu_tensor *x, const struct gpu_tensor *y,
+			const struct gpu_mul_mat_epilogue *ep, enum gpu_mm_tile tile_id)
+{
 	struct gpu_device *dev = gpu_recorder_device(rec);
 	const struct gpu_caps *caps = gpu_device_caps(dev);
 	const struct gpu_pipelines *pipes = gpu_recorder_pipelines(rec);
 	const struct gpu_tensor *bias = ep ? ep->bias : NULL, *res = ep ? ep->residual : NULL;
 	enum gpu_act act = ep ? ep->act : GPU_ACT_NONE;
-	enum gpu_pipe_id tiled_id, cm_id;
+	const int ti_idx = type_index(w->type);
 	int ret;
 
-	if (pipe_ids(w->type, &tiled_id, &cm_id) < 0) {
+	if (ti_idx < 0) {
 		const struct tensor_type_info *ti = tensor_type_info(w->type);
 		g_warning("%s: mul_mat: no pipeline for weights %s x F32", label,
 			  ti ? ti->name : "(unknown type)");
 		return -ENOTSUP;
 	}
-	const struct gpu_pipeline *pl = gpu_pipelines_get(pipes, cm_id);
-	uint32_t tile = TILE_CM, tile_m = TILE_CM;
-	if (gpu_pipeline_vk(pl) == VK_NULL_HANDLE) {
-		pl = gpu_pipelines_get(pipes, tiled_id);
-		tile = tile_m = TILE_TILED;
-	}
+	if ((unsigned)tile_id >= GPU_MM_TILE_COUNT)
+		return bad_shape(label, "unknown tile");
 	if ((ret = gpu_t_check(label, "W", w, -1)) < 0 ||
 	    (ret = gpu_t_check(label, "X", x, TENSOR_F32)) < 0 ||
 	    (ret = gpu_t_check(label, "Y", y, TENSOR_F32)) < 0 ||
@@ -89,11 +133,20 @@ int gpu_op_mul_mat(struct gpu_recorder *rec, const char *label, const struct gpu
 		return bad_shape(label, "residual must have Y's shape");
 	if ((unsigned)act > GPU_ACT_GELU_ERF)
 		return bad_shape(label, "unknown activation");
-	uint32_t narrow = 0;
-	if (tile == TILE_CM &&
-	    (uint64_t)((M + tile - 1) / tile) * ((N + tile - 1) / tile) < CM_FILL) {
-		narrow = MM_NARROW;
-		tile_m = TILE_CM / 2;
+	/* tile: rows of X per workgroup, tile_m: rows of W */
+	if (tile_id == GPU_MM_TILE_AUTO)
+		tile_id = pick_tile(M, N);
+	const int q = w->type == TENSOR_F16 ? 0 : w->type == TENSOR_Q8_0 ? 1
+						: w->type == TENSOR_Q4_0 ? 2 : -1;
+	if (q < 0)
+		tile_id = GPU_MM_TILE_L;
+	const struct gpu_pipeline *pl = gpu_pipelines_get(
+		pipes, (enum gpu_pipe_id)(tile_cfg[tile_id].first +
+					  (tile_id == GPU_MM_TILE_L ? ti_idx : q)));
+	uint32_t tile = tile_cfg[tile_id].bn, tile_m = tile_cfg[tile_id].bm;
+	if (gpu_pipeline_vk(pl) == VK_NULL_HANDLE) {
+		pl = gpu_pipelines_get(pipes, (enum gpu_pipe_id)(GPU_PIPE_MUL_MAT_F32_F32 + ti_idx));
+		tile = tile_m = TILE_TILED;
 	}
 
 	/* Pieces: rows of W (pm) and rows of X (pn). */
@@ -116,7 +169,7 @@ int gpu_op_mul_mat(struct gpu_recorder *rec, const char *label, const struct gpu
 		uint64_t st[] = { xs, ys, rs };
 		pn = gpu_t_align_piece(caps, (uint32_t)pn, st, 3);
 	}
-	const uint32_t flags = (bias ? 1u : 0u) | (res ? 2u : 0u) | ((uint32_t)act << 2) | narrow;
+	const uint32_t flags = (bias ? 1u : 0u) | (res ? 2u : 0u) | ((uint32_t)act << 2);
 	struct gpu_binding b[5];
 	uint32_t w_off, x_off, y_off, b_off = 0, r_off = 0;
 	for (uint32_t c0 = 0; c0 < N; c0 += (uint32_t)pn) {

@@ -47,6 +47,29 @@ int gpu_op_mul_mat(struct gpu_recorder *rec, const char *label, const struct gpu
 		   const struct gpu_tensor *x, const struct gpu_tensor *y,
 		   const struct gpu_mul_mat_epilogue *ep);
 
+/* Tile shapes of the cooperative-matrix kernel, rows of X × rows of W per
+ * workgroup: L 128×128, M 64×128, S 64×64, T 64×64 with two groups of
+ * subgroups splitting K, V 32×64 with four. AUTO picks by grid size; tests
+ * and benchmarks force one. Only L exists for F32, BF16 and Q6_K weights
+ * (the others take it); without cooperative matrices every choice runs the
+ * tiled kernel. */
+enum gpu_mm_tile {
+	GPU_MM_TILE_AUTO = 0,
+	GPU_MM_TILE_L,
+	GPU_MM_TILE_M,
+	GPU_MM_TILE_S,
+	GPU_MM_TILE_T,
+	GPU_MM_TILE_V,
+	GPU_MM_TILE_COUNT
+};
+
+int gpu_op_mul_mat_tile(struct gpu_recorder *rec, const char *label, const struct gpu_tensor *w,
+			const struct gpu_tensor *x, const struct gpu_tensor *y,
+			const struct gpu_mul_mat_epilogue *ep, enum gpu_mm_tile tile);
+
+/* The tile AUTO takes for M rows of W and N rows of X. */
+enum gpu_mm_tile gpu_mul_mat_tile_for(uint32_t M, uint32_t N);
+
 /* Whether gpu_op_mul_mat runs the cooperative-matrix kernel on this device
  * (for benchmarks and the NMSE bound a test applies). */
 bool gpu_mul_mat_uses_coopmat(const struct gpu_recorder *rec);

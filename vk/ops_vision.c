@@ -13,6 +13,8 @@
 
 #define ATTN_MAX_HD 128 /* shaders/attn_enc.comp */
 #define ATTN_QB 16      /* queries per workgroup */
+#define ATTN_QT_CM 64   /* the same in shaders/attn_enc_cm.comp */
+#define ATTN_MAX_HD_CM 96 /* shaders/attn_enc_cm.comp's MAX_HDP */
 #define PATCH 16
 #define PATCH_ELEMS (PATCH * PATCH * 3)
 
@@ -82,15 +84,22 @@ int gpu_op_layer_norm(struct gpu_recorder *rec, const char *label, const struct 
 	return 0;
 }
 
+bool gpu_attention_encoder_uses_coopmat(const struct gpu_recorder *rec, uint32_t hd)
+{
+	const struct gpu_pipeline *pl =
+		gpu_pipelines_get(gpu_recorder_pipelines(rec), GPU_PIPE_ATTN_ENC_CM_F32);
+	return hd <= ATTN_MAX_HD_CM && gpu_pipeline_vk(pl) != VK_NULL_HANDLE;
+}
+
 int gpu_op_attention_encoder(struct gpu_recorder *rec, const char *label,
 			     const struct gpu_tensor *q, const struct gpu_tensor *k,
 			     const struct gpu_tensor *v, uint32_t n_head,
+			     const struct gpu_attn_segs *segs, uint32_t flags,
 			     const struct gpu_tensor *o)
 {
 	struct gpu_device *dev = gpu_recorder_device(rec);
 	const struct gpu_caps *caps = gpu_device_caps(dev);
-	const struct gpu_pipeline *pl =
-		gpu_pipelines_get(gpu_recorder_pipelines(rec), GPU_PIPE_ATTN_ENC_F32);
+	const struct gpu_pipelines *pipes = gpu_recorder_pipelines(rec);
 	int ret;
 	if ((ret = gpu_t_check(label, "q", q, TENSOR_F32)) < 0 ||
 	    (ret = gpu_t_check(label, "k", k, TENSOR_F32)) < 0 ||
@@ -103,30 +112,49 @@ int gpu_op_attention_encoder(struct gpu_recorder *rec, const char *label,
 	if (k->ne[0] != D || v->ne[0] != D || o->ne[0] != D || k->ne[1] != n || v->ne[1] != n ||
 	    o->ne[1] != n)
 		return bad(label, "attention: q, k, v, o shapes differ");
-	const uint32_t gx = (n + ATTN_QB - 1) / ATTN_QB;
-	if (gx > caps->max_wg_count[0] || n_head > caps->max_wg_count[1])
-		return bad(label, "attention: too many patches or heads for one dispatch");
-	struct gpu_binding b[4];
-	uint32_t off[4];
+	const uint32_t hd = D / n_head;
+	const bool cm = !(flags & GPU_ATTN_ENC_PLAIN) && gpu_attention_encoder_uses_coopmat(rec, hd);
+	const struct gpu_pipeline *pl =
+		gpu_pipelines_get(pipes, cm ? GPU_PIPE_ATTN_ENC_CM_F32 : GPU_PIPE_ATTN_ENC_F32);
+	const uint32_t qt = cm ? ATTN_QT_CM : ATTN_QB;
+	const uint32_t n_seg = segs ? segs->n_seg : 1, rows = segs ? segs->max_rows : n;
+	if (segs && (!segs->buffer || segs->n_seg == 0 || segs->offset % 4 ||
+		     segs->offset > gpu_buffer_size(segs->buffer) ||
+		     ((uint64_t)segs->n_seg + 1) * 4 > gpu_buffer_size(segs->buffer) - segs->offset))
+		return bad(label, "attention: bad segment table");
+	const uint32_t gx = (MIN(rows, n) + qt - 1) / qt;
+	if (gx == 0 || gx > caps->max_wg_count[0] || n_head > caps->max_wg_count[1] ||
+	    n_seg > caps->max_wg_count[2])
+		return bad(label, "attention: too many patches, heads or crops for one dispatch");
+	struct gpu_binding b[5];
+	uint32_t off[4], s_off = 0;
 	const struct gpu_tensor *ts[4] = { q, k, v, o };
 	for (int i = 0; i < 4; i++)
 		if ((ret = bind_whole(dev, label, ts[i], i == 3, &b[i], &off[i])) < 0)
 			return ret;
-	const uint32_t hd = D / n_head;
+	if (segs) {
+		if ((ret = gpu_buffer_bind(dev, segs->buffer, segs->offset,
+					   ((uint64_t)segs->n_seg + 1) * 4, 4, false, &b[4], &s_off)) < 0)
+			return ret;
+	} else {
+		b[4] = b[0]; /* unused by the shader; any read-only window */
+	}
 	struct gpu_push_attn_enc pc = {
 		.n = n, .hd = hd,
 		.q_off = off[0], .q_stride = (uint32_t)(gpu_t_stride(q) / 4),
 		.k_off = off[1], .k_stride = (uint32_t)(gpu_t_stride(k) / 4),
 		.v_off = off[2], .v_stride = (uint32_t)(gpu_t_stride(v) / 4),
 		.o_off = off[3], .o_stride = (uint32_t)(gpu_t_stride(o) / 4),
+		.s_off = s_off, .flags = segs ? 1u : 0u,
 		.scale = (float)(1.0 / sqrt((double)hd)),
 	};
-	return gpu_recorder_dispatch(rec, pl, label, b, 4, &pc, sizeof pc, gx, n_head, 1);
+	return gpu_recorder_dispatch(rec, pl, label, b, 5, &pc, sizeof pc, gx, n_head, n_seg);
 }
 
-int gpu_op_pixel_unshuffle(struct gpu_recorder *rec, const char *label,
-			   const struct gpu_tensor *x, uint32_t gh, uint32_t gw,
-			   const struct gpu_tensor *u)
+/* Single crop (ct NULL: gh × gw) or every crop of a table. */
+static int unshuffle(struct gpu_recorder *rec, const char *label, const struct gpu_tensor *x,
+		     uint32_t gh, uint32_t gw, const struct gpu_crop_table *ct,
+		     const struct gpu_tensor *u)
 {
 	struct gpu_device *dev = gpu_recorder_device(rec);
 	const struct gpu_caps *caps = gpu_device_caps(dev);
@@ -137,23 +165,54 @@ int gpu_op_pixel_unshuffle(struct gpu_recorder *rec, const char *label,
 	    (ret = gpu_t_check(label, "u", u, TENSOR_F32)) < 0)
 		return ret;
 	const uint32_t D = x->ne[0];
-	if (gh == 0 || gw == 0 || gh % 2 || gw % 2 || (uint64_t)gh * gw != x->ne[1] ||
-	    (uint64_t)D * 4 != u->ne[0] || (uint64_t)(gh / 2) * (gw / 2) != u->ne[1])
+	if ((uint64_t)D * 4 != u->ne[0])
+		return bad(label, "pixel_unshuffle: u must be 4 times as wide as x");
+	if (!ct && (gh == 0 || gw == 0 || gh % 2 || gw % 2 || (uint64_t)gh * gw != x->ne[1] ||
+		    (uint64_t)(gh / 2) * (gw / 2) != u->ne[1]))
 		return bad(label, "pixel_unshuffle: shapes do not fit an even gh x gw grid");
-	const uint32_t ntok = u->ne[1], gx = (4 * D + 63) / 64;
-	if (ntok > caps->max_wg_count[1] || gx > caps->max_wg_count[0])
+	if (ct && (!ct->buffer || ct->n == 0 || ct->offset % 4 ||
+		   ct->offset > gpu_buffer_size(ct->buffer) ||
+		   (uint64_t)ct->n * 16 > gpu_buffer_size(ct->buffer) - ct->offset))
+		return bad(label, "pixel_unshuffle: bad crop table");
+	const uint32_t ntok = ct ? MIN(ct->max_tok, u->ne[1]) : u->ne[1], nz = ct ? ct->n : 1;
+	const uint32_t gx = (4 * D + 255) / 256;
+	if (ntok == 0 || ntok > caps->max_wg_count[1] || gx > caps->max_wg_count[0] ||
+	    nz > caps->max_wg_count[2])
 		return bad(label, "pixel_unshuffle: grid too large for one dispatch");
-	struct gpu_binding b[2];
-	uint32_t x_off, u_off;
+	struct gpu_binding b[3];
+	uint32_t x_off, u_off, c_off = 0;
 	if ((ret = bind_whole(dev, label, x, false, &b[0], &x_off)) < 0 ||
 	    (ret = bind_whole(dev, label, u, true, &b[1], &u_off)) < 0)
 		return ret;
+	if (ct) {
+		if ((ret = gpu_buffer_bind(dev, ct->buffer, ct->offset, (uint64_t)ct->n * 16, 4, false,
+					   &b[2], &c_off)) < 0)
+			return ret;
+	} else {
+		b[2] = b[0]; /* unused by the shader; any read-only window */
+	}
 	struct gpu_push_pixel_unshuffle pc = {
 		.D = D, .gw = gw, .ntok = ntok, .tok0 = 0,
 		.x_off = x_off, .x_stride = (uint32_t)(gpu_t_stride(x) / 4),
 		.y_off = u_off, .y_stride = (uint32_t)(gpu_t_stride(u) / 4),
+		.x_rows = x->ne[1], .y_rows = u->ne[1],
+		.c_off = c_off, .flags = ct ? 1u : 0u,
 	};
-	return gpu_recorder_dispatch(rec, pl, label, b, 2, &pc, sizeof pc, gx, ntok, 1);
+	return gpu_recorder_dispatch(rec, pl, label, b, 3, &pc, sizeof pc, gx, ntok, nz);
+}
+
+int gpu_op_pixel_unshuffle(struct gpu_recorder *rec, const char *label,
+			   const struct gpu_tensor *x, uint32_t gh, uint32_t gw,
+			   const struct gpu_tensor *u)
+{
+	return unshuffle(rec, label, x, gh, gw, NULL, u);
+}
+
+int gpu_op_pixel_unshuffle_crops(struct gpu_recorder *rec, const char *label,
+				 const struct gpu_tensor *x, const struct gpu_crop_table *crops,
+				 const struct gpu_tensor *u)
+{
+	return unshuffle(rec, label, x, 0, 0, crops, u);
 }
 
 static uint64_t image_stride(const struct gpu_image *im)

@@ -33,6 +33,7 @@
 #ifndef CAPTIOND_VK_OPS_VISION_H
 #define CAPTIOND_VK_OPS_VISION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,20 +45,63 @@ int gpu_op_layer_norm(struct gpu_recorder *rec, const char *label, const struct 
 		      const struct gpu_tensor *w, const struct gpu_tensor *b, float eps,
 		      const struct gpu_tensor *y);
 
-/* Bidirectional multi-head attention over the n patches of one crop (no
- * mask, no RoPE): q, k, v, o F32 [n_head·hd, n] (views with row_stride work,
- * e.g. into one fused QKV tensor); scores scaled by 1/sqrt(hd). hd ≤ 128
- * (64 and 72 occur). o must not alias q, k or v. */
+/* Bidirectional multi-head attention (no mask, no RoPE) over the patches
+ * of each crop of a batch, in one dispatch: q, k, v, o F32 [n_head·hd, n]
+ * (views with row_stride work, e.g. into one fused QKV tensor); scores
+ * scaled by 1/sqrt(hd). hd ≤ 128 (64 and 72 occur). o must not alias q, k
+ * or v.
+ *
+ * segs: the crops, as n_seg + 1 ascending uint32 row starts in a GPU buffer
+ * (segment i is rows [s[i], s[i+1]) and attends only to itself; s[n_seg] ≤
+ * n), with the largest segment's length; NULL: all n rows are one crop.
+ * The shader clamps the table to n rows.
+ *
+ * Two kernels, chosen at run time like gpu_op_mul_mat: a flash-attention
+ * kernel on NV cooperative matrices (f16 Q, K, V and probabilities, f32
+ * scores, softmax and sums; measured NMSE ~2e-7 on the H100) where the
+ * shaders were built with it, the device has it and hd ≤ 96, and a plain
+ * f32 kernel everywhere (GPU_ATTN_ENC_PLAIN forces it). */
+struct gpu_attn_segs {
+	struct gpu_buffer *buffer;
+	uint64_t offset;   /* bytes, a multiple of 4 */
+	uint32_t n_seg;
+	uint32_t max_rows; /* rows of the largest segment */
+};
+
+#define GPU_ATTN_ENC_PLAIN 1u
+
 int gpu_op_attention_encoder(struct gpu_recorder *rec, const char *label,
 			     const struct gpu_tensor *q, const struct gpu_tensor *k,
 			     const struct gpu_tensor *v, uint32_t n_head,
+			     const struct gpu_attn_segs *segs, uint32_t flags,
 			     const struct gpu_tensor *o);
+
+/* Whether gpu_op_attention_encoder runs the cooperative-matrix kernel here
+ * for heads of hd (it takes hd ≤ 96). */
+bool gpu_attention_encoder_uses_coopmat(const struct gpu_recorder *rec, uint32_t hd);
 
 /* 2×2 pixel unshuffle (spec §4.10): x F32 [D, gh·gw] (patches row-major),
  * gh and gw even; u F32 [4D, (gh/2)·(gw/2)], channel dy·2D + dx·D + c. */
 int gpu_op_pixel_unshuffle(struct gpu_recorder *rec, const char *label,
 			   const struct gpu_tensor *x, uint32_t gh, uint32_t gw,
 			   const struct gpu_tensor *u);
+
+/* The crops of a batch in a GPU buffer: per crop 4 uint32, its first patch
+ * (row of x), first token (row of u), grid width gw (even) and tokens
+ * (gh/2)·(gw/2); max_tok the largest crop's tokens. */
+struct gpu_crop_table {
+	struct gpu_buffer *buffer;
+	uint64_t offset; /* bytes, a multiple of 4 */
+	uint32_t n;
+	uint32_t max_tok;
+};
+
+/* gpu_op_pixel_unshuffle of every crop of the table in one dispatch: x F32
+ * [D, patches of the batch], u F32 [4D, tokens of the batch]. The shader
+ * skips table entries reaching past x or u. */
+int gpu_op_pixel_unshuffle_crops(struct gpu_recorder *rec, const char *label,
+				 const struct gpu_tensor *x, const struct gpu_crop_table *crops,
+				 const struct gpu_tensor *u);
 
 /* An 8-bit image in a GPU buffer: channels 3 (RGB) or 4 (RGBA/RGBx, the
  * fourth byte ignored). */

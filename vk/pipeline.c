@@ -39,6 +39,19 @@
 #include "mul_mat_cm_q4_0_f32.h"
 #include "mul_mat_cm_q6_k_f32.h"
 #include "mul_mat_cm_q8_0_f32.h"
+#include "mul_mat_cm_m_f16_f32.h"
+#include "mul_mat_cm_m_q8_0_f32.h"
+#include "mul_mat_cm_m_q4_0_f32.h"
+#include "mul_mat_cm_s_f16_f32.h"
+#include "mul_mat_cm_s_q8_0_f32.h"
+#include "mul_mat_cm_s_q4_0_f32.h"
+#include "mul_mat_cm_t_f16_f32.h"
+#include "mul_mat_cm_t_q8_0_f32.h"
+#include "mul_mat_cm_t_q4_0_f32.h"
+#include "mul_mat_cm_v_f16_f32.h"
+#include "mul_mat_cm_v_q8_0_f32.h"
+#include "mul_mat_cm_v_q4_0_f32.h"
+#include "attn_enc_cm_f32.h"
 #endif
 /* decoder ops (vk/ops_lm.h) */
 #include "argmax_f32.h"
@@ -58,6 +71,11 @@
 #include "set_rows_f32.h"
 #include "shortconv_f32.h"
 #include "swiglu_f32.h"
+#include "attention_merge_f32.h"
+#include "attention_q4_0_f32.h"
+#include "attention_q8_0_f32.h"
+#include "rope_qk_norm_q4_0_f32.h"
+#include "rope_qk_norm_q8_0_f32.h"
 #include "vk/push_lm.h"
 
 struct pipe_desc {
@@ -78,8 +96,13 @@ struct pipe_desc {
 /* Tensor-core variants: absent (no SPIR-V) when glslang could not build them. */
 #ifdef CAPTIOND_HAVE_NV_COOPMAT
 #define PIPE_NV_CM(id, sym, push) [id] = { #sym, sym, sizeof(sym), sizeof(struct push), 1, true, 0 }
+/* mul_mat_cm tiles: sgs subgroups (the shader fixes its own size). */
+#define PIPE_NV_CM_T(id, sym, sgs) \
+	[id] = { #sym, sym, sizeof(sym), sizeof(struct gpu_push_mul_mat), sgs, true, 0 }
 #else
 #define PIPE_NV_CM(id, sym, push) [id] = { #sym, NULL, 0, sizeof(struct push), 1, true, 0 }
+#define PIPE_NV_CM_T(id, sym, sgs) \
+	[id] = { #sym, NULL, 0, sizeof(struct gpu_push_mul_mat), sgs, true, 0 }
 #endif
 
 static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
@@ -102,11 +125,24 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q8_0_F32, mul_mat_cm_q8_0_f32, gpu_push_mul_mat),
 	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q4_0_F32, mul_mat_cm_q4_0_f32, gpu_push_mul_mat),
 	PIPE_NV_CM(GPU_PIPE_MUL_MAT_CM_Q6_K_F32, mul_mat_cm_q6_k_f32, gpu_push_mul_mat),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_M_F16_F32, mul_mat_cm_m_f16_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_M_Q8_0_F32, mul_mat_cm_m_q8_0_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_M_Q4_0_F32, mul_mat_cm_m_q4_0_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_S_F16_F32, mul_mat_cm_s_f16_f32, 4),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_S_Q8_0_F32, mul_mat_cm_s_q8_0_f32, 4),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_S_Q4_0_F32, mul_mat_cm_s_q4_0_f32, 4),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_T_F16_F32, mul_mat_cm_t_f16_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_T_Q8_0_F32, mul_mat_cm_t_q8_0_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_T_Q4_0_F32, mul_mat_cm_t_q4_0_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V_F16_F32, mul_mat_cm_v_f16_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V_Q8_0_F32, mul_mat_cm_v_q8_0_f32, 8),
+	PIPE_NV_CM_T(GPU_PIPE_MUL_MAT_CM_V_Q4_0_F32, mul_mat_cm_v_q4_0_f32, 8),
 	PIPE(GPU_PIPE_LAYER_NORM_F32, layer_norm_f32, gpu_push_layer_norm, 4),
 	PIPE(GPU_PIPE_ATTN_ENC_F32, attn_enc_f32, gpu_push_attn_enc, 1),
 	PIPE(GPU_PIPE_PIXEL_UNSHUFFLE_F32, pixel_unshuffle_f32, gpu_push_pixel_unshuffle, 1),
 	PIPE(GPU_PIPE_IMAGE_PATCHES_U8, image_patches_u8, gpu_push_image_patches, 1),
 	PIPE(GPU_PIPE_IMAGE_RESIZE_U8, image_resize_u8, gpu_push_image_resize, 1),
+	PIPE_NV_CM(GPU_PIPE_ATTN_ENC_CM_F32, attn_enc_cm_f32, gpu_push_attn_enc),
 	/* decoder ops (vk/ops_lm.h) */
 	PIPE(GPU_PIPE_GET_ROWS_F32_F32, get_rows_f32_f32, gpu_push_get_rows, 8),
 	PIPE(GPU_PIPE_GET_ROWS_F16_F32, get_rows_f16_f32, gpu_push_get_rows, 8),
@@ -135,6 +171,11 @@ static const struct pipe_desc pipe_table[GPU_PIPE_COUNT] = {
 	PIPE_1(GPU_PIPE_MUL_MAT_VEC_FUSED_Q8_0_F32_1, mul_mat_vec_fused_q8_0_f32, gpu_push_mmv_fused, 4),
 	PIPE_1(GPU_PIPE_MUL_MAT_VEC_FUSED_Q4_0_F32_1, mul_mat_vec_fused_q4_0_f32, gpu_push_mmv_fused, 4),
 	PIPE_1(GPU_PIPE_MUL_MAT_VEC_FUSED_Q6_K_F32_1, mul_mat_vec_fused_q6_k_f32, gpu_push_mmv_fused, 4),
+	PIPE(GPU_PIPE_ROPE_QK_NORM_Q8_0_F32, rope_qk_norm_q8_0_f32, gpu_push_rope_qk_norm, 1),
+	PIPE(GPU_PIPE_ROPE_QK_NORM_Q4_0_F32, rope_qk_norm_q4_0_f32, gpu_push_rope_qk_norm, 1),
+	PIPE(GPU_PIPE_ATTENTION_Q8_0_F32, attention_q8_0_f32, gpu_push_attention, 4),
+	PIPE(GPU_PIPE_ATTENTION_Q4_0_F32, attention_q4_0_f32, gpu_push_attention, 4),
+	PIPE(GPU_PIPE_ATTENTION_MERGE_F32, attention_merge_f32, gpu_push_attention, 4),
 };
 
 struct gpu_pipeline {

@@ -63,24 +63,28 @@ struct gpu_push_layer_norm {
 };
 _Static_assert(sizeof(struct gpu_push_layer_norm) == 36, "mirror of layer_norm.comp");
 
-/* shaders/attn_enc.comp: bidirectional attention over one crop's patches */
+/* shaders/attn_enc.comp, attn_enc_cm.comp: bidirectional attention over
+ * the patches of each crop (segment) */
 struct gpu_push_attn_enc {
 	uint32_t n, hd;
 	uint32_t q_off, q_stride;
 	uint32_t k_off, k_stride;
 	uint32_t v_off, v_stride;
 	uint32_t o_off, o_stride;
+	uint32_t s_off, flags;
 	float scale;
 };
-_Static_assert(sizeof(struct gpu_push_attn_enc) == 44, "mirror of attn_enc.comp");
+_Static_assert(sizeof(struct gpu_push_attn_enc) == 52, "mirror of attn_enc.comp");
 
 /* shaders/pixel_unshuffle.comp: 2x2 patches -> one 4D token */
 struct gpu_push_pixel_unshuffle {
 	uint32_t D, gw, ntok, tok0;
 	uint32_t x_off, x_stride;
 	uint32_t y_off, y_stride;
+	uint32_t x_rows, y_rows;
+	uint32_t c_off, flags;
 };
-_Static_assert(sizeof(struct gpu_push_pixel_unshuffle) == 32, "mirror of pixel_unshuffle.comp");
+_Static_assert(sizeof(struct gpu_push_pixel_unshuffle) == 48, "mirror of pixel_unshuffle.comp");
 
 /* shaders/image_patches.comp: uint8 crop -> normalised patches (bytes for img) */
 struct gpu_push_image_patches {

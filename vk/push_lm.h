@@ -60,8 +60,10 @@ struct gpu_push_attention {
 	uint32_t seqs_off;
 	uint32_t o_off, o_stride;
 	float scale;
+	uint32_t n_split, split_keys; /* pieces of the key range (flash-decoding), keys per piece */
+	uint32_t part_off;
 };
-_Static_assert(sizeof(struct gpu_push_attention) == 64, "mirror of attention.comp");
+_Static_assert(sizeof(struct gpu_push_attention) == 76, "mirror of attention.comp");
 
 /* shaders/sample.comp (penalty and argmax) */
 struct gpu_push_sample {
