@@ -225,6 +225,7 @@ static int bench_lm(int argc, char **argv)
 {
 	gchar *model = NULL, *preset = NULL, *type = NULL, *cache_dir = NULL, *tool = NULL, *kv_name = NULL;
 	gint chunk = 64;
+	gint decode_chunk = LM_CHAIN_MAX;
 	GOptionEntry entries[] = {
 		{ "kv-type", 0, 0, G_OPTION_ARG_STRING, &kv_name, "KV cache type: f16 (default), q8_0, q4_0", "TYPE" },
 		{ "prefill-chunk", 0, 0, G_OPTION_ARG_INT, &chunk, "prefill rows per step in the 16 x 1024 configuration (default 64)", "N" },
@@ -233,6 +234,7 @@ static int bench_lm(int argc, char **argv)
 		{ "type", 't', 0, G_OPTION_ARG_STRING, &type, "make-model LM type: F16, Q8_0, Q4_0", "TYPE" },
 		{ "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &cache_dir, "where generated models are kept", "DIR" },
 		{ "make-model", 0, 0, G_OPTION_ARG_FILENAME, &tool, "the make-model tool", "PATH" },
+		{ "decode-chunk", 0, 0, G_OPTION_ARG_INT, &decode_chunk, "greedy decode steps per submit, 1 to 16 (default 16; 1: the one-step loop)", "K" },
 		{ NULL, 0, 0, 0, NULL, NULL, NULL },
 	};
 	GOptionContext *octx = g_option_context_new("- LM prefill and decode speed on the GPU, as JSON");
@@ -253,10 +255,10 @@ static int bench_lm(int argc, char **argv)
 		   (!strcmp(type, "F16") || !strcmp(type, "Q8_0") || !strcmp(type, "Q4_0"));
 	uint32_t kv_type = TENSOR_F16;
 	if (argc != 1 || (!model && !gen) || (kv_name && lm_kv_type_parse(kv_name, &kv_type) < 0) ||
-	    chunk < 16 || chunk > 4096) {
+	    chunk < 16 || chunk > 4096 || decode_chunk < 1 || decode_chunk > LM_CHAIN_MAX) {
 		fprintf(stderr, "captionctl bench lm: usage: --preset 450m|1.6b --type F16|Q8_0|Q4_0 "
 				"[--cache-dir DIR] [--make-model PATH] | --model LM.gguf; [--kv-type f16|q8_0|q4_0] "
-				"[--prefill-chunk 16..4096]\n");
+				"[--prefill-chunk 16..4096] [--decode-chunk 1..16]\n");
 		goto out;
 	}
 	status = 1;
@@ -305,7 +307,7 @@ static int bench_lm(int argc, char **argv)
 	}
 	struct lm_input pre = { .ids = (const int32_t *)ids->data, .n = n_prompt, .slot_rows = rows,
 				.n_slot_rows = n_img, .image_id = image_id };
-	int32_t next[BENCH_MAX_BATCH];
+	int32_t next[BENCH_MAX_BATCH], chunk_out[BENCH_MAX_BATCH * LM_CHAIN_MAX];
 
 	/* Prefill: one warm-up, then the median of BENCH_REPEATS (time to first
 	 * token = prefill + the argmax read back). */
@@ -342,14 +344,26 @@ static int bench_lm(int argc, char **argv)
 				goto fail;
 		}
 		double t0 = 0;
-		for (int s = 0; s < BENCH_WARMUP_STEPS + BENCH_DECODE_STEPS; s++) {
+		/* Greedy: chunk steps per submit (lm_ctx_decode_greedy), or the
+		 * one-step loop (--decode-chunk 1). */
+		for (int s = 0; s < BENCH_WARMUP_STEPS + BENCH_DECODE_STEPS;) {
 			if (s == BENCH_WARMUP_STEPS)
 				t0 = now_s();
-			for (uint32_t k = 0; k < B; k++)
-				in[k] = (struct lm_input){ .seq = seqs[k], .ids = &tok[k], .n = 1 };
-			if ((ret = lm_ctx_step(c, in, B, NULL, next)) < 0)
-				goto fail;
-			memcpy(tok, next, B * sizeof *tok);
+			int left = (s < BENCH_WARMUP_STEPS ? BENCH_WARMUP_STEPS : BENCH_WARMUP_STEPS + BENCH_DECODE_STEPS) - s;
+			uint32_t k = (uint32_t)MIN(decode_chunk, left);
+			if (decode_chunk == 1) {
+				for (uint32_t i = 0; i < B; i++)
+					in[i] = (struct lm_input){ .seq = seqs[i], .ids = &tok[i], .n = 1 };
+				if ((ret = lm_ctx_step(c, in, B, NULL, next)) < 0)
+					goto fail;
+				memcpy(tok, next, B * sizeof *tok);
+			} else {
+				if ((ret = lm_ctx_decode_greedy(c, seqs, tok, B, k, chunk_out)) < 0)
+					goto fail;
+				for (uint32_t i = 0; i < B; i++)
+					tok[i] = chunk_out[i * k + k - 1];
+			}
+			s += (int)k;
 		}
 		double dt = now_s() - t0;
 		decode_tps[bi] = (double)B * BENCH_DECODE_STEPS / dt;
@@ -438,7 +452,7 @@ static int bench_lm(int argc, char **argv)
 	       "\"slots16_ctx1024\":{\"memory_bytes\":{\"weights\":%llu,\"kv\":%llu,\"kv_conv_pool\":%llu,"
 	       "\"scratch\":%llu,\"io\":%llu,\"device_local\":%llu,\"host_visible\":%llu},"
 	       "\"prefill_chunk\":%d,\"prompt_ms_chunked\":%.2f,\"decode_from_pos\":%u,"
-	       "\"decode_tokens_s\":%.1f,\"decode_step_ms\":%.3f}}\n",
+	       "\"decode_tokens_s\":%.1f,\"decode_step_ms\":%.3f},\"decode_chunk\":%d}\n",
 	       model_json, dev_json, hp->n_layer, hp->d_model, hp->n_vocab, t_load, n_prompt, n_img,
 	       n_prompt / ttft_s, ttft_s * 1e3, decode_tps[0], decode_tps[1], decode_tps[2], decode_tps[3],
 	       step_ms[0], step_ms[1], step_ms[2], step_ms[3],
@@ -452,7 +466,7 @@ static int bench_lm(int argc, char **argv)
 	       (unsigned long long)lmem.io_bytes,
 	       (unsigned long long)(lkinds[LM_MEM_WEIGHTS] + lkinds[LM_MEM_SCRATCH]),
 	       (unsigned long long)(lkinds[LM_MEM_UPLOAD] + lkinds[LM_MEM_READBACK]), chunk, long_ttft * 1e3,
-	       long_pos, long_tps, long_step);
+	       long_pos, long_tps, long_step, decode_chunk);
 	g_free(model_json);
 	g_free(dev_json);
 	status = 0;

@@ -73,11 +73,13 @@ int ctl_generate_main(int argc, char **argv)
 	gchar *model = NULL, *kv_name = NULL;
 	gint max_tokens = 256;
 	gboolean greedy = TRUE;
+	gint chunk = LM_CHAIN_MAX;
 	GOptionEntry entries[] = {
 		{ "kv-type", 0, 0, G_OPTION_ARG_STRING, &kv_name, "KV cache type: f16 (default), q8_0, q4_0", "TYPE" },
 		{ "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "the LM GGUF", "LM.gguf" },
 		{ "max-tokens", 'n', 0, G_OPTION_ARG_INT, &max_tokens, "tokens to generate at most (default 256)", "N" },
 		{ "greedy", 0, 0, G_OPTION_ARG_NONE, &greedy, "argmax decoding (the default and, for now, the only mode)", NULL },
+		{ "decode-chunk", 0, 0, G_OPTION_ARG_INT, &chunk, "greedy steps per submit, 1 to 16 (default 16; 1: the one-step loop)", "K" },
 		{ NULL, 0, 0, 0, NULL, NULL, NULL },
 	};
 	GOptionContext *octx = g_option_context_new("\"PROMPT\" - generate text with the LM on the GPU");
@@ -96,10 +98,10 @@ int ctl_generate_main(int argc, char **argv)
 		goto done;
 	}
 	uint32_t kv_type = 0;
-	if (!model || argc != 2 || max_tokens < 1 || max_tokens > 65536 ||
+	if (!model || argc != 2 || max_tokens < 1 || max_tokens > 65536 || chunk < 1 || chunk > LM_CHAIN_MAX ||
 	    (kv_name && lm_kv_type_parse(kv_name, &kv_type) < 0)) {
 		fprintf(stderr, "captionctl generate: usage: --model LM.gguf [--max-tokens N] [--greedy] "
-				"[--kv-type f16|q8_0|q4_0] \"PROMPT\"\n");
+				"[--kv-type f16|q8_0|q4_0] [--decode-chunk 1..16] \"PROMPT\"\n");
 		goto done;
 	}
 	status = 1;
@@ -121,24 +123,43 @@ int ctl_generate_main(int argc, char **argv)
 	}
 	ts = tokenizer_stream_create(e.tok, 0);
 	double t0 = g_get_monotonic_time() / 1e6, t_first = 0;
-	int32_t tok = -1;
+	int32_t tok = -1, toks[LM_CHAIN_MAX];
 	struct lm_input in = { .seq = seq, .ids = (const int32_t *)ids->data, .n = n_prompt };
 	int n_gen = 0;
-	for (; n_gen < max_tokens; n_gen++) {
-		ret = lm_ctx_step(c, &in, 1, NULL, &tok);
+	ret = lm_ctx_step(c, &in, 1, NULL, &tok); /* prefill */
+	if (ret < 0) {
+		fprintf(stderr, "captionctl generate: prefill: %s\n", g_strerror(-ret));
+		goto done;
+	}
+	t_first = g_get_monotonic_time() / 1e6;
+	/* Greedy: chunk steps per submit, each feeding its argmax to the next
+	 * on the device; tokens after a stop (EOS, max tokens) are discarded. */
+	uint32_t k = 1;
+	toks[0] = tok;
+	for (bool stop = false; !stop;) {
+		for (uint32_t j = 0; j < k && !stop; j++) {
+			tok = toks[j];
+			if (ctl_lm_is_eog(tok))
+				break;
+			g_string_truncate(out, 0);
+			tokenizer_stream_push(ts, tok, out);
+			fputs(out->str, stdout);
+			stop = ++n_gen == max_tokens;
+		}
+		fflush(stdout);
+		if (stop || ctl_lm_is_eog(tok))
+			break;
+		k = (uint32_t)MIN(chunk, max_tokens - n_gen);
+		if (k == 1 && chunk == 1) { /* the one-step loop */
+			in = (struct lm_input){ .seq = seq, .ids = &tok, .n = 1 };
+			ret = lm_ctx_step(c, &in, 1, NULL, toks);
+		} else {
+			ret = lm_ctx_decode_greedy(c, &seq, &tok, 1, k, toks);
+		}
 		if (ret < 0) {
 			fprintf(stderr, "captionctl generate: step %d: %s\n", n_gen, g_strerror(-ret));
 			goto done;
 		}
-		if (n_gen == 0)
-			t_first = g_get_monotonic_time() / 1e6;
-		if (ctl_lm_is_eog(tok))
-			break;
-		g_string_truncate(out, 0);
-		tokenizer_stream_push(ts, tok, out);
-		fputs(out->str, stdout);
-		fflush(stdout);
-		in = (struct lm_input){ .seq = seq, .ids = &tok, .n = 1 };
 	}
 	g_string_truncate(out, 0);
 	tokenizer_stream_flush(ts, out);

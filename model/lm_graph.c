@@ -67,6 +67,13 @@ struct lm_ctx {
 	float *h_imgrows;      /* [max_rows][d] */
 	float *zero_state;     /* [(L−1)·d] to reset a conv slot */
 	float *h_row;          /* [V] one logit row for the host argmax */
+	/* Device-resident greedy chunks (lm_ctx_decode_greedy): the tables of
+	 * LM_CHAIN_MAX one-row-per-sequence steps, written once per chunk, and
+	 * the argmax of step j, which step j + 1's embedding lookup reads. */
+	void *chain_up, *chain_rb;
+	struct lm_tensor chain_toks, chain_seqs; /* [FIELDS, LM_CHAIN_MAX·max_logit_rows] */
+	struct lm_tensor chain_ids;              /* I32 [LM_CHAIN_MAX·max_logit_rows] */
+	int32_t *h_chain_toks, *h_chain_seqs, *h_chain_ids;
 };
 
 static uint64_t align_up(uint64_t x)
@@ -261,6 +268,8 @@ struct lm_graph {
 	bool want_next;   /* device argmax of the logit rows */
 	bool want_logits; /* logits read back (else, with want_next, kept on the device) */
 	const struct lm_cand_params *cand; /* sampling candidates of the logit rows */
+	const struct lm_tensor *ids_in;   /* token ids (NULL: the upload's) */
+	const struct lm_tensor *next_out; /* argmax out (NULL: the readback's) */
 	uint32_t fuse;    /* LM_FUSE_* made this step (0: the plain ops) */
 	char label[96];
 };
@@ -381,7 +390,7 @@ static int lm_forward(struct lm_graph *G)
 	struct lm_acts *a = &G->c->a;
 	uint32_t T = G->batch.n_tok;
 	struct lm_tensor x = rows_of(&a->x, 0, T), xb = rows_of(&a->xb, 0, T);
-	struct lm_tensor ids = ints(&a->ids, T);
+	struct lm_tensor ids = G->ids_in ? *G->ids_in : ints(&a->ids, T);
 
 	TRY(be->get_rows(be->ctx, LM_PREFIX "embed_tokens", &G->m->tok_embd, &ids, &x)); /* [d, T] */
 	if (G->n_img) { /* spec §5.4: projector rows replace the image-slot embeddings */
@@ -411,7 +420,7 @@ static int lm_forward(struct lm_graph *G)
 		TRY(be->mul_mat(be->ctx, "lm_head", &G->m->tok_embd, &sel, &logits)); /* [V, n_out] (tied) */
 	}
 	if (G->want_next) {
-		struct lm_tensor next = ints(&a->next, G->n_out);
+		struct lm_tensor next = G->next_out ? *G->next_out : ints(&a->next, G->n_out);
 		TRY(be->argmax(be->ctx, "lm_head.argmax", &logits, &next));
 	}
 	if (G->cand) {
@@ -563,6 +572,25 @@ int lm_ctx_create_params(struct lm_model *m, const struct lm_ctx_params *p, stru
 	c->h_imgrows = g_new0(float, (size_t)T * d);
 	c->zero_state = g_new0(float, (size_t)Lm1 * d);
 	c->h_row = g_new0(float, hp->n_vocab);
+	if (be->argmax) { /* greedy chunks: a few KB of tables and ids */
+		uint32_t n = LM_CHAIN_MAX * Lr;
+		uint64_t cur = 0;
+		c->chain_toks = place(NULL, &cur, LM_TYPE_I32, LM_TOK_FIELDS, n);
+		c->chain_seqs = place(NULL, &cur, LM_TYPE_I32, LM_SEQ_FIELDS, n);
+		if ((ret = be->alloc(be->ctx, LM_MEM_UPLOAD, cur, "lm-chain-tables", &c->chain_up)) < 0)
+			goto fail;
+		c->upload_bytes += cur;
+		c->chain_toks.mem = c->chain_seqs.mem = c->chain_up;
+		cur = 0;
+		c->chain_ids = place(NULL, &cur, LM_TYPE_I32, n, 1);
+		if ((ret = be->alloc(be->ctx, LM_MEM_READBACK, cur, "lm-chain-ids", &c->chain_rb)) < 0)
+			goto fail;
+		c->readback_bytes += cur;
+		c->chain_ids.mem = c->chain_rb;
+		c->h_chain_toks = g_new0(int32_t, (size_t)n * LM_TOK_FIELDS);
+		c->h_chain_seqs = g_new0(int32_t, (size_t)n * LM_SEQ_FIELDS);
+		c->h_chain_ids = g_new0(int32_t, n);
+	}
 	*out = c;
 	return 0;
 fail:
@@ -575,7 +603,7 @@ void lm_ctx_destroy(struct lm_ctx *c)
 	if (!c)
 		return;
 	const struct lm_backend *be = &c->m->be;
-	void *mems[] = { c->pool, c->scratch, c->upload, c->readback };
+	void *mems[] = { c->pool, c->scratch, c->upload, c->readback, c->chain_up, c->chain_rb };
 	for (size_t i = 0; i < G_N_ELEMENTS(mems); i++)
 		if (mems[i])
 			be->free(be->ctx, mems[i]);
@@ -589,6 +617,9 @@ void lm_ctx_destroy(struct lm_ctx *c)
 	g_free(c->h_imgrows);
 	g_free(c->zero_state);
 	g_free(c->h_row);
+	g_free(c->h_chain_toks);
+	g_free(c->h_chain_seqs);
+	g_free(c->h_chain_ids);
 	g_free(c);
 }
 
@@ -808,4 +839,115 @@ int lm_ctx_read_logits(struct lm_ctx *c, uint32_t row, float *out)
 		return -EINVAL;
 	return be->read(be->ctx, c->readback, c->a.logits.offset + (uint64_t)row * V * 4, out,
 			(uint64_t)V * 4);
+}
+
+/* The one-step loop, for backends without a device argmax. */
+static int greedy_one_by_one(struct lm_ctx *c, struct lm_seq *const *seqs, const int32_t *first,
+			     uint32_t n_seq, uint32_t k_steps, int32_t *out)
+{
+	struct lm_input *in = g_new(struct lm_input, n_seq);
+	int32_t *cur = g_new(int32_t, n_seq);
+	int32_t *next = g_new(int32_t, n_seq);
+	int ret = 0;
+	memcpy(cur, first, (size_t)n_seq * sizeof *cur);
+	for (uint32_t j = 0; j < k_steps && ret == 0; j++) {
+		for (uint32_t i = 0; i < n_seq; i++)
+			in[i] = (struct lm_input){ .seq = seqs[i], .ids = &cur[i], .n = 1 };
+		if ((ret = lm_ctx_step(c, in, n_seq, NULL, next)) < 0)
+			break;
+		for (uint32_t i = 0; i < n_seq; i++)
+			out[(size_t)i * k_steps + j] = cur[i] = next[i];
+	}
+	g_free(in);
+	g_free(cur);
+	g_free(next);
+	return ret;
+}
+
+int lm_ctx_decode_greedy(struct lm_ctx *c, struct lm_seq *const *seqs, const int32_t *first,
+			 uint32_t n_seq, uint32_t k_steps, int32_t *out)
+{
+	const struct lm_model *m = c->m;
+	const struct lm_backend *be = &m->be;
+	struct lm_acts *a = &c->a;
+	if (!seqs || !first || !out || !n_seq || !k_steps || k_steps > LM_CHAIN_MAX)
+		return -EINVAL;
+	if (n_seq > c->max_logit_rows || n_seq > c->max_rows)
+		return -ENOSPC;
+	if (!be->argmax)
+		return greedy_one_by_one(c, seqs, first, n_seq, k_steps, out);
+	int ret = 0;
+	for (uint32_t i = 0; i < n_seq; i++) {
+		struct lm_seq *q = seqs[i];
+		if (!q || q->ctx != c || !q->used || q->busy || first[i] < 0 ||
+		    (uint32_t)first[i] >= m->hp.n_vocab) {
+			ret = -EINVAL;
+			break;
+		}
+		q->busy = true;
+		if (k_steps > c->n_ctx - q->pos) {
+			ret = -ENOSPC;
+			break;
+		}
+	}
+	if (ret < 0)
+		goto out;
+	/* Every step's tables up front: step j has one row per sequence, at
+	 * rows [j·n_seq, (j + 1)·n_seq) of the chain tables. */
+	for (uint32_t j = 0; j < k_steps; j++)
+		for (uint32_t i = 0; i < n_seq; i++) {
+			uint32_t r = j * n_seq + i;
+			int32_t pos = (int32_t)(seqs[i]->pos + j), slot = (int32_t)seqs[i]->slot;
+			int32_t *tk = c->h_chain_toks + (size_t)r * LM_TOK_FIELDS;
+			int32_t *sq = c->h_chain_seqs + (size_t)r * LM_SEQ_FIELDS;
+			tk[0] = pos;
+			tk[1] = slot;
+			sq[0] = (int32_t)i;
+			sq[1] = 1;
+			sq[2] = slot;
+			sq[3] = pos;
+		}
+	uint32_t rows = k_steps * n_seq;
+	if ((ret = be->write(be->ctx, c->upload, a->ids.offset, first, (uint64_t)n_seq * 4)) < 0 ||
+	    (ret = be->write(be->ctx, c->chain_up, c->chain_toks.offset, c->h_chain_toks,
+			     (uint64_t)rows * LM_TOK_FIELDS * 4)) < 0 ||
+	    (ret = be->write(be->ctx, c->chain_up, c->chain_seqs.offset, c->h_chain_seqs,
+			     (uint64_t)rows * LM_SEQ_FIELDS * 4)) < 0)
+		goto out;
+	if ((ret = be->begin(be->ctx)) < 0)
+		goto out;
+	struct lm_tensor ids0 = ints(&a->ids, n_seq);
+	uint32_t max_pos = 0;
+	for (uint32_t i = 0; i < n_seq; i++)
+		max_pos = MAX(max_pos, seqs[i]->pos);
+	for (uint32_t j = 0; j < k_steps && ret == 0; j++) {
+		struct lm_tensor ids_prev = ints(&c->chain_ids, n_seq), ids_next = ints(&c->chain_ids, n_seq);
+		ids_prev.offset += (uint64_t)(j ? j - 1 : 0) * n_seq * 4;
+		ids_next.offset += (uint64_t)j * n_seq * 4;
+		struct lm_graph G = { .be = be, .m = m, .c = c, .want_next = true, .n_out = n_seq,
+				      .ids_in = j ? &ids_prev : &ids0, .next_out = &ids_next };
+		G.batch = (struct lm_batch){ .n_tok = n_seq, .n_seq = n_seq, .max_seq_tok = 1,
+					     .max_keys = max_pos + j + 1,
+					     .toks = rows_of(&c->chain_toks, j * n_seq, n_seq),
+					     .seqs = rows_of(&c->chain_seqs, j * n_seq, n_seq) };
+		G.fuse = be->mul_mat_fused && n_seq <= be->fused_max_rows ? be->fuse : 0;
+		ret = lm_forward(&G);
+	}
+	int sret = be->submit_wait(be->ctx);
+	if (ret == 0)
+		ret = sret;
+	if (ret < 0)
+		goto out;
+	if ((ret = be->read(be->ctx, c->chain_rb, c->chain_ids.offset, c->h_chain_ids, (uint64_t)rows * 4)) < 0)
+		goto out;
+	for (uint32_t i = 0; i < n_seq; i++) {
+		for (uint32_t j = 0; j < k_steps; j++)
+			out[(size_t)i * k_steps + j] = c->h_chain_ids[j * n_seq + i];
+		seqs[i]->pos += k_steps;
+	}
+out:
+	for (uint32_t i = 0; i < n_seq; i++)
+		if (seqs[i] && seqs[i]->ctx == c)
+			seqs[i]->busy = false;
+	return ret;
 }

@@ -283,4 +283,25 @@ int lm_ctx_step_candidates(struct lm_ctx *c, const struct lm_input *in, uint32_t
  * above LM_CAND_CAP hold them). */
 int lm_ctx_read_logits(struct lm_ctx *c, uint32_t row, float *out);
 
+/* Greedy decoding without the host between steps: k_steps one-token steps
+ * of n_seq distinct sequences recorded into one submit. Step j feeds each
+ * sequence's token (first[i] at j = 0, else its step j − 1 argmax, which the
+ * device writes straight into the ids step j reads) at its position + j;
+ * the position tables of all k steps are written up front. out gets
+ * [n_seq][k_steps]: out[i·k_steps + j] is the argmax after step j (first
+ * maximum wins), so out[i·k_steps + k_steps − 1] is the next token to feed.
+ * Every sequence's position advances by k_steps.
+ *
+ * For the caller that stops a sequence inside a chunk (EOS, max tokens):
+ * the tokens after its stop are to be discarded, and the sequence is over
+ * (its state holds the discarded steps too): release it, which resets the
+ * slot for the next acquire; its extra KV rows are past any new sequence's
+ * positions until overwritten, so they are never read. n_seq ≤
+ * max_logit_rows, 1 ≤ k_steps ≤ LM_CHAIN_MAX. A backend without a device
+ * argmax runs the one-step loop instead (same tokens). Errors as
+ * lm_ctx_step (-ENOSPC: a sequence would pass n_ctx). */
+#define LM_CHAIN_MAX 16
+int lm_ctx_decode_greedy(struct lm_ctx *c, struct lm_seq *const *seqs, const int32_t *first,
+			 uint32_t n_seq, uint32_t k_steps, int32_t *out);
+
 #endif

@@ -345,6 +345,26 @@ static int cpu_attention(void *ctx, const char *label, const struct lm_tensor *q
 	return ret;
 }
 
+static int cpu_argmax(void *ctx, const char *label, const struct lm_tensor *logits,
+		      const struct lm_tensor *ids)
+{
+	(void)ctx, (void)label;
+	for (uint32_t r = 0; r < logits->ne[1]; r++) {
+		const float *x = F(logits, r);
+		uint32_t best = 0;
+		for (uint32_t i = 1; i < logits->ne[0]; i++)
+			if (x[i] > x[best])
+				best = i;
+		I(ids, 0)[r] = (int32_t)best;
+	}
+	return 0;
+}
+
+void lm_cpu_backend_argmax(struct lm_backend *be)
+{
+	be->argmax = cpu_argmax;
+}
+
 void lm_cpu_backend_fused(struct lm_backend *be)
 {
 	lm_cpu_backend(be);

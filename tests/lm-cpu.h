@@ -12,5 +12,8 @@ void lm_cpu_backend(struct lm_backend *be);
 /* The same with mul_mat_fused (composed of the plain ops) for every step, so
  * the graph's fused path is checked against the goldens too. */
 void lm_cpu_backend_fused(struct lm_backend *be);
+/* Adds the argmax op to be (the graph's device-argmax and greedy-chunk
+ * paths; without it the graph takes the argmax on the host). */
+void lm_cpu_backend_argmax(struct lm_backend *be);
 
 #endif

@@ -314,6 +314,109 @@ out:
 	g_free(logits);
 }
 
+/* Prefill q with s (one step, its argmax into *tok). */
+static int prefill(struct lm_ctx *c, struct lm_seq *q, const struct golden_seq *s, int32_t *tok)
+{
+	struct lm_input in = { .seq = q, .ids = s->ids, .n = s->n_ids, .slot_rows = s->proj,
+			       .n_slot_rows = s->n_slots, .image_id = IMAGE_ID };
+	return lm_ctx_step(c, &in, 1, NULL, tok);
+}
+
+/* Greedy in device-resident chunks (lm_ctx_decode_greedy) against the
+ * one-step loop's tokens (alone[], themselves equal to the goldens): each
+ * of a, b, c alone in chunks of LM_CHAIN_MAX (the last chunk runs past the
+ * 24 tokens: the rest is discarded); then all together in chunks of 5, c
+ * joining one chunk late, a stopping after 10 tokens (inside its second
+ * chunk) and its slot, with the discarded steps' KV rows and conv state in
+ * it, taken by a fresh sequence with a's prompt that joins the chunks. */
+static void run_chained(struct lm_ctx *c, const struct golden_seq *gs[3], int32_t *const alone[3])
+{
+	enum { A, B, C, A2, N, CHUNK = 5 };
+	const struct golden_seq *src[N] = { gs[0], gs[1], gs[2], gs[0] };
+	const uint32_t stop_after[N] = { 10, 24, 24, 24 };
+	struct lm_seq *q[N] = { 0 };
+	int32_t gen[N][64 + LM_CHAIN_MAX], out[N * LM_CHAIN_MAX];
+	uint32_t n_gen[N] = { 0 };
+	bool started[N] = { 0 }, done[N] = { 0 };
+	int ret;
+
+	for (uint32_t k = 0; k < 3; k++) { /* alone */
+		struct lm_seq *one = NULL;
+		int32_t tok = -1, toks[64 + LM_CHAIN_MAX];
+		uint32_t n = 0, want = src[k]->n_greedy;
+		CHECK(want <= 64);
+		if ((ret = lm_seq_acquire(c, &one)) < 0 || (ret = prefill(c, one, src[k], &tok)) < 0) {
+			CHECKF(false, "chained alone %u: %d", k, ret);
+			lm_seq_release(one);
+			return;
+		}
+		toks[n++] = tok;
+		while (n < want) {
+			ret = lm_ctx_decode_greedy(c, &one, &toks[n - 1], 1, LM_CHAIN_MAX, &toks[n]);
+			CHECKF(ret == 0, "chained alone %u: chunk at %u: %d", k, n, ret);
+			if (ret < 0)
+				break;
+			n += LM_CHAIN_MAX;
+		}
+		lm_seq_release(one);
+		bool same = n >= want && memcmp(toks, src[k]->greedy, want * sizeof *toks) == 0;
+		printf("chained alone: sequence %u (%s) in chunks of %u: %s\n", k, src[k]->name, LM_CHAIN_MAX,
+		       same ? "same as the golden" : "DIFFERENT");
+		CHECKF(same, "chained sequence %u (%s) alone: tokens differ from the golden", k, src[k]->name);
+	}
+
+	for (uint32_t round = 0; round < 64; round++) {
+		for (uint32_t k = 0; k < N; k++) { /* joins: prefill alone, one token */
+			if (started[k] || (k == A2 && !done[A]) || (k == C && round < 1))
+				continue;
+			int32_t tok = -1;
+			if ((ret = lm_seq_acquire(c, &q[k])) < 0 || (ret = prefill(c, q[k], src[k], &tok)) < 0) {
+				CHECKF(false, "chained: join of %u at round %u: %d", k, round, ret);
+				goto out;
+			}
+			started[k] = true;
+			gen[k][n_gen[k]++] = tok;
+		}
+		struct lm_seq *act[N];
+		int32_t first[N];
+		uint32_t who[N], n = 0;
+		for (uint32_t k = 0; k < N; k++)
+			if (started[k] && !done[k]) {
+				act[n] = q[k];
+				first[n] = gen[k][n_gen[k] - 1];
+				who[n++] = k;
+			}
+		if (n == 0)
+			break;
+		ret = lm_ctx_decode_greedy(c, act, first, n, CHUNK, out);
+		CHECKF(ret == 0, "chained round %u (%u sequences): %d", round, n, ret);
+		if (ret < 0)
+			goto out;
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t k = who[i];
+			for (uint32_t j = 0; j < CHUNK && !done[k]; j++) {
+				gen[k][n_gen[k]++] = out[i * CHUNK + j];
+				if (n_gen[k] == stop_after[k]) { /* the rest of the chunk is discarded */
+					done[k] = true;
+					lm_seq_release(q[k]);
+					q[k] = NULL;
+				}
+			}
+		}
+	}
+	for (uint32_t k = 0; k < N; k++) {
+		uint32_t which = k == A2 ? A : k;
+		bool same = n_gen[k] == stop_after[k] &&
+			    memcmp(gen[k], alone[which], n_gen[k] * sizeof(int32_t)) == 0;
+		printf("chained: sequence %u (%s) %u tokens in chunks of %u, %s\n", k, src[k]->name, n_gen[k],
+		       CHUNK, same ? "same as alone" : "DIFFERENT");
+		CHECKF(same, "chained sequence %u (%s): tokens differ from its run alone", k, src[k]->name);
+	}
+out:
+	for (uint32_t k = 0; k < N; k++)
+		lm_seq_release(q[k]);
+}
+
 /* captionctl generate (argv captionctl) on the tiny Q4_0 LM against greedy
  * decoding on the CPU backend (checked against the goldens above): the same
  * chat layout (spec §5.1, one text user turn), argmax, stop at 7 or 2 (spec
@@ -523,6 +626,20 @@ int main(int argc, char **argv)
 				CHECK(ctx_create(&e, m, N_SLOTS, N_CTX, N_CTX, 4, &c) == 0);
 			if (c)
 				run_batched(c, batch, batch_alone, V);
+			lm_ctx_destroy(c);
+			lm_model_destroy(m);
+			/* Greedy chunks: the CPU backend gets an argmax op for them. */
+			struct lm_backend chain_be = *e.be;
+			if (!chain_be.argmax)
+				lm_cpu_backend_argmax(&chain_be);
+			struct env ce = e;
+			ce.be = &chain_be;
+			m = open_model(&ce, batch[0], &skipped);
+			c = NULL;
+			if (m)
+				CHECK(lm_ctx_create(m, N_SLOTS, N_CTX, N_CTX, 4, &c) == 0);
+			if (c)
+				run_chained(c, batch, batch_alone);
 			lm_ctx_destroy(c);
 			lm_model_destroy(m);
 		}

@@ -4,7 +4,10 @@
  *
  *   gpu_device → gpu_pipelines → gpu_staging → gpu_lm_create →
  *   lm_model_create(gpu_lm_backend(g), gguf) → lm_ctx_create → lm_seq_* /
- *   lm_ctx_step … (each step: one command buffer, one submit, one wait)
+ *   lm_ctx_step … (each step: one command buffer, one submit, one wait;
+ *   lm_ctx_decode_greedy: K greedy steps in one, so the recorder's
+ *   max_dispatches must hold K steps: ~89 each at 450m batch 1, ~190 on
+ *   the unfused path of larger batches)
  *
  * Weights go to GPU_MEM_WEIGHTS through the staging ring, KV/conv pools and
  * activations to GPU_MEM_SCRATCH, per-step inputs to GPU_MEM_UPLOAD (read by
