@@ -2,8 +2,9 @@
 // mul_mat_vec_fused.comp: y[c][r] = sum_k W[r][k] * x[c][k] for up to NCOLS
 // vectors per workgroup.
 //
-// Layout: LPR lanes of a subgroup per row of W (a power of two dividing the
-// subgroup size), ROWS = workgroup size / LPR rows per workgroup; the lanes
+// Layout: LPR lanes of a subgroup per row of W (LPR_LONG for rows of >= LONG_K
+// elements; powers of two dividing the subgroup size), workgroup size / lanes
+// rows per workgroup (the host: gpu_pipeline_mmv_rows); the lanes
 // split the row into chunks (32 elements of a quant type, one element of
 // F32/F16) and meet in a shuffle-xor sum: no shared memory, no barrier.
 // Quant blocks (18, 34, 210 bytes, only 2-byte aligned) are read as 16-bit
@@ -24,7 +25,6 @@ layout(constant_id = 2) const uint ROWS = 8;  // rows of W per workgroup: size /
 layout(constant_id = 3) const uint LPR = 16;  // lanes per row
 layout(constant_id = 4) const uint LPR_LONG = 32; // lanes per row when ne0 >= LONG_K
 layout(constant_id = 5) const uint LONG_K = 2048;
-layout(constant_id = 6) const uint UNROLL = 4; // chunks per lane loaded together: 2 or 4
 
 #define FLAG_NORM 1u
 #define FLAG_GLU 2u
@@ -266,19 +266,8 @@ void main()
 		} else
 #endif
 		{
-			// the loads of UNROLL chunks go out before their sums
+			// two chunks per lane loaded before their sums (4 measured slower)
 			uint t = lr;
-			if (UNROLL >= 4u) {
-				for (; t + 3u * lpr < chunks; t += 4u * lpr) {
-					const chunk ka = dequant(false, wbase, t), kb = dequant(false, wbase, t + lpr);
-					const chunk kc = dequant(false, wbase, t + 2u * lpr);
-					const chunk kd = dequant(false, wbase, t + 3u * lpr);
-					chunk_dot(ka, ka, false, norm, xb, xal, nal, a, b, q);
-					chunk_dot(kb, kb, false, norm, xb, xal, nal, a, b, q);
-					chunk_dot(kc, kc, false, norm, xb, xal, nal, a, b, q);
-					chunk_dot(kd, kd, false, norm, xb, xal, nal, a, b, q);
-				}
-			}
 			for (; t + lpr < chunks; t += 2u * lpr) {
 				const chunk ka = dequant(false, wbase, t), kb = dequant(false, wbase, t + lpr);
 				chunk_dot(ka, ka, false, norm, xb, xal, nal, a, b, q);

@@ -298,21 +298,19 @@ static int create_one(struct gpu_pipelines *p, enum gpu_pipe_id id)
 	/* mat-vec lanes per row: 16 (rows of 1024 elements give each lane two
 	 * 32-element chunks); rows of >= long_k elements (w2, K 4608) take 32,
 	 * so twice the warps read them. All powers of two within the subgroup
-	 * and the workgroup. CAPTIOND_MMV_LPR / _LPR_LONG / _LONG_K / _UNROLL
+	 * and the workgroup. CAPTIOND_MMV_LPR / _LPR_LONG / _LONG_K
 	 * override them for measurements. */
 	uint32_t lpr = mmv_lanes(caps, pl->wg_size, env_u32("CAPTIOND_MMV_LPR", 16u));
 	uint32_t lpr_long = mmv_lanes(caps, pl->wg_size, env_u32("CAPTIOND_MMV_LPR_LONG", 32u));
 	pl->long_k = env_u32("CAPTIOND_MMV_LONG_K", 2048u);
 	pl->rows = pl->wg_size / lpr;
 	pl->rows_long = pl->wg_size / lpr_long;
-	/* chunks of a row each lane loads before using them: 2 or 4 */
-	uint32_t unroll = env_u32("CAPTIOND_MMV_UNROLL", 4u) >= 4u ? 4u : 2u;
 
-	uint32_t spec[7] = { pl->wg_size, pl->cols, pl->rows, lpr, lpr_long, pl->long_k, unroll };
-	VkSpecializationMapEntry map[7];
-	for (uint32_t i = 0; i < 7; i++)
+	uint32_t spec[6] = { pl->wg_size, pl->cols, pl->rows, lpr, lpr_long, pl->long_k };
+	VkSpecializationMapEntry map[6];
+	for (uint32_t i = 0; i < 6; i++)
 		map[i] = (VkSpecializationMapEntry){ i, i * sizeof(uint32_t), sizeof(uint32_t) };
-	VkSpecializationInfo si = { 7, map, sizeof spec, spec };
+	VkSpecializationInfo si = { 6, map, sizeof spec, spec };
 	VkShaderModuleCreateInfo mci = {
 		.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
 		.codeSize = d->spirv_bytes,

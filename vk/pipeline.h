@@ -8,8 +8,7 @@
  * Specialization constants: id 0 = workgroup size (a multiple of the
  * device's subgroup size), id 1 = columns per workgroup (mul_mat_vec), id 2 =
  * rows per workgroup (mul_mat_vec), id 3 = lanes per row (mul_mat_vec), id 4
- * = lanes per row for rows of >= id 5 elements, id 6 = chunks per lane in
- * flight (mul_mat_vec).
+ * = lanes per row for rows of >= id 5 elements (mul_mat_vec).
  *
  * The mat-vec kernels come twice from one SPIR-V: for one vector (decode of
  * one sequence: fewest registers) and for up to GPU_MMV_MAX_COLS vectors
