@@ -2,8 +2,9 @@
 // mul_mat_vec_fused.comp: y[c][r] = sum_k W[r][k] * x[c][k] for up to NCOLS
 // vectors per workgroup.
 //
-// Layout: LPR lanes of a subgroup per row of W (a power of two dividing the
-// subgroup size), ROWS = workgroup size / LPR rows per workgroup; the lanes
+// Layout: LPR lanes of a subgroup per row of W (LPR_LONG for rows of >= LONG_K
+// elements; powers of two dividing the subgroup size), workgroup size / lanes
+// rows per workgroup (the host: gpu_pipeline_mmv_rows); the lanes
 // split the row into chunks (32 elements of a quant type, one element of
 // F32/F16) and meet in a shuffle-xor sum: no shared memory, no barrier.
 // Quant blocks (18, 34, 210 bytes, only 2-byte aligned) are read as 16-bit
@@ -22,6 +23,8 @@ layout(local_size_x_id = 0) in;               // workgroup size: whole subgroups
 layout(constant_id = 1) const uint NCOLS = 1; // vectors per workgroup
 layout(constant_id = 2) const uint ROWS = 8;  // rows of W per workgroup: size / LPR
 layout(constant_id = 3) const uint LPR = 16;  // lanes per row
+layout(constant_id = 4) const uint LPR_LONG = 32; // lanes per row when ne0 >= LONG_K
+layout(constant_id = 5) const uint LONG_K = 2048;
 
 #define FLAG_NORM 1u
 #define FLAG_GLU 2u
@@ -196,10 +199,10 @@ void chunk_dot(const chunk k, const chunk k2, const bool glu2, const bool norm, 
 }
 #endif
 
-// The sum over the LPR lanes of one row.
-float row_sum(float v)
+// The sum over the lpr lanes of one row.
+float row_sum(float v, const uint lpr)
 {
-	for (uint o = LPR / 2u; o > 0u; o >>= 1)
+	for (uint o = lpr / 2u; o > 0u; o >>= 1)
 		v += subgroupShuffleXor(v, o);
 	return v;
 }
@@ -211,10 +214,15 @@ void main()
 	// issued together. Columns are the outer loop, so nothing is kept per
 	// column in (indexed) registers: the row's weights are read from memory
 	// for the first vector and from L1 for the others.
-	const uint lane = gl_SubgroupInvocationID, lr = lane % LPR;
-	const uint slot = gl_SubgroupID * (gl_SubgroupSize / LPR) + lane / LPR;
-	const uint row_raw = gl_WorkGroupID.x * ROWS + slot;
-	const bool valid = slot < ROWS && row_raw < pc.nrows;
+	// Long rows (w2: 4608) take LPR_LONG lanes (the host agrees:
+	// gpu_pipeline_mmv_rows), so there are more warps and fewer dependent
+	// loads per lane.
+	const uint lpr = pc.ne0 >= LONG_K ? LPR_LONG : LPR;
+	const uint nrow_wg = gl_WorkGroupSize.x / lpr;
+	const uint lane = gl_SubgroupInvocationID, lr = lane % lpr;
+	const uint slot = gl_SubgroupID * (gl_SubgroupSize / lpr) + lane / lpr;
+	const uint row_raw = gl_WorkGroupID.x * nrow_wg + slot;
+	const bool valid = slot < nrow_wg && row_raw < pc.nrows;
 	const uint row = valid ? row_raw : 0u; // lanes past the end add row 0 and write nothing
 	const uint col0 = gl_WorkGroupID.y * NCOLS;
 	const uint nc = min(NCOLS, pc.ncols - col0);
@@ -244,16 +252,24 @@ void main()
 #if QUANT
 #if defined(FUSED)
 		if (glu) {
-			for (uint t = lr; t < chunks; t += LPR) {
+			uint t = lr;
+			for (; t + lpr < chunks; t += 2u * lpr) {
+				const chunk ka = dequant(false, wbase, t), ka2 = dequant(true, w2base, t);
+				const chunk kb = dequant(false, wbase, t + lpr), kb2 = dequant(true, w2base, t + lpr);
+				chunk_dot(ka, ka2, true, norm, xb, xal, nal, a, b, q);
+				chunk_dot(kb, kb2, true, norm, xb, xal, nal, a, b, q);
+			}
+			if (t < chunks) {
 				const chunk k = dequant(false, wbase, t), k2 = dequant(true, w2base, t);
 				chunk_dot(k, k2, true, norm, xb, xal, nal, a, b, q);
 			}
 		} else
 #endif
 		{
+			// two chunks per lane loaded before their sums (4 measured slower)
 			uint t = lr;
-			for (; t + LPR < chunks; t += 2u * LPR) {
-				const chunk ka = dequant(false, wbase, t), kb = dequant(false, wbase, t + LPR);
+			for (; t + lpr < chunks; t += 2u * lpr) {
+				const chunk ka = dequant(false, wbase, t), kb = dequant(false, wbase, t + lpr);
 				chunk_dot(ka, ka, false, norm, xb, xal, nal, a, b, q);
 				chunk_dot(kb, kb, false, norm, xb, xal, nal, a, b, q);
 			}
@@ -263,7 +279,7 @@ void main()
 			}
 		}
 #else
-		for (uint k = lr; k < pc.ne0; k += LPR) {
+		for (uint k = lr; k < pc.ne0; k += lpr) {
 			float xv = x[xb + k];
 #if defined(FUSED)
 			if (norm) {
@@ -276,12 +292,12 @@ void main()
 			a += LDF(false, wbase + k) * xv;
 		}
 #endif
-		a = row_sum(a);
+		a = row_sum(a, lpr);
 #if defined(FUSED)
 		if (glu)
-			b = row_sum(b);
+			b = row_sum(b, lpr);
 		if (norm) {
-			const float scale = 1.0 / sqrt(row_sum(q) / float(pc.ne0) + pc.eps);
+			const float scale = 1.0 / sqrt(row_sum(q, lpr) / float(pc.ne0) + pc.eps);
 			a *= scale;
 			b *= scale;
 		}

@@ -97,7 +97,7 @@ int gpu_op_mul_mat_vec(struct gpu_recorder *rec, const char *label, const struct
 			  w->ne[1], x->ne[0], x->ne[1], y->ne[0], y->ne[1]);
 		return -EINVAL;
 	}
-	uint32_t n = x->ne[1], cols = gpu_pipeline_cols(pl), rows = gpu_pipeline_rows(pl);
+	uint32_t n = x->ne[1], cols = gpu_pipeline_cols(pl), rows = gpu_pipeline_mmv_rows(pl, w->ne[0]);
 	uint32_t groups_y = (n + cols - 1) / cols;
 	if (groups_y > caps->max_wg_count[1]) {
 		g_warning("%s: %u vectors are more than one dispatch takes", label, n);

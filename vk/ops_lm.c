@@ -692,7 +692,7 @@ int gpu_op_mul_mat_vec_fused(struct gpu_recorder *rec, const char *label,
 		return -EINVAL;
 	}
 	uint32_t cols = gpu_pipeline_cols(pl), groups_y = (n + cols - 1) / cols;
-	uint32_t rows = gpu_pipeline_rows(pl);
+	uint32_t rows = gpu_pipeline_mmv_rows(pl, K);
 	if (groups_y > caps->max_wg_count[1]) {
 		g_warning("%s: %u vectors are more than one dispatch takes", label, n);
 		return -EINVAL;

@@ -4,6 +4,7 @@
 #include "vk/pipeline.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
@@ -185,6 +186,7 @@ struct gpu_pipeline {
 	VkPipeline pipeline;
 	uint32_t binding_mask;
 	uint32_t wg_size, cols, rows;
+	uint32_t rows_long, long_k; /* mat-vec rows per workgroup for ne0 >= long_k */
 };
 
 struct gpu_pipelines {
@@ -242,6 +244,27 @@ static void save_cache(struct gpu_pipelines *p, const char *path)
 	g_free(buf);
 }
 
+/* A measurement override from the environment: a positive number, else def. */
+static uint32_t env_u32(const char *name, uint32_t def)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return def;
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+	return (*end == '\0' && n > 0 && n <= 65536) ? (uint32_t)n : def;
+}
+
+/* Mat-vec lanes per row: want, rounded down to a power of two that divides
+ * the subgroup and the workgroup. */
+static uint32_t mmv_lanes(const struct gpu_caps *caps, uint32_t wg_size, uint32_t want)
+{
+	uint32_t lpr = MIN(want, caps->subgroup_size ? caps->subgroup_size : 1u);
+	while (lpr & (lpr - 1))
+		lpr &= lpr - 1;
+	return MAX(MIN(lpr, wg_size), 1u);
+}
+
 static int create_one(struct gpu_pipelines *p, enum gpu_pipe_id id)
 {
 	const struct pipe_desc *d = &pipe_table[id];
@@ -274,22 +297,22 @@ static int create_one(struct gpu_pipelines *p, enum gpu_pipe_id id)
 		wg /= 2;
 	pl->wg_size = wg ? wg : 1;
 	pl->cols = d->cols ? d->cols : GPU_MMV_MAX_COLS;
-	/* mat-vec: 16 lanes per row (fewer with smaller subgroups), so rows of
-	 * 1024 elements give each lane two 32-element chunks */
-	uint32_t lpr = MIN(16u, caps->subgroup_size ? caps->subgroup_size : 1u);
-	while (lpr & (lpr - 1))
-		lpr &= lpr - 1;
-	lpr = MIN(lpr, pl->wg_size);
+	/* mat-vec lanes per row: 16 (rows of 1024 elements give each lane two
+	 * 32-element chunks); rows of >= long_k elements (w2, K 4608) take 32,
+	 * so twice the warps read them. All powers of two within the subgroup
+	 * and the workgroup. CAPTIOND_MMV_LPR / _LPR_LONG / _LONG_K
+	 * override them for measurements. */
+	uint32_t lpr = mmv_lanes(caps, pl->wg_size, env_u32("CAPTIOND_MMV_LPR", 16u));
+	uint32_t lpr_long = mmv_lanes(caps, pl->wg_size, env_u32("CAPTIOND_MMV_LPR_LONG", 32u));
+	pl->long_k = env_u32("CAPTIOND_MMV_LONG_K", 2048u);
 	pl->rows = pl->wg_size / lpr;
+	pl->rows_long = pl->wg_size / lpr_long;
 
-	uint32_t spec[4] = { pl->wg_size, pl->cols, pl->rows, lpr };
-	VkSpecializationMapEntry map[4] = {
-		{ 0, 0, sizeof(uint32_t) },
-		{ 1, sizeof(uint32_t), sizeof(uint32_t) },
-		{ 2, 2 * sizeof(uint32_t), sizeof(uint32_t) },
-		{ 3, 3 * sizeof(uint32_t), sizeof(uint32_t) },
-	};
-	VkSpecializationInfo si = { 4, map, sizeof spec, spec };
+	uint32_t spec[6] = { pl->wg_size, pl->cols, pl->rows, lpr, lpr_long, pl->long_k };
+	VkSpecializationMapEntry map[6];
+	for (uint32_t i = 0; i < 6; i++)
+		map[i] = (VkSpecializationMapEntry){ i, i * sizeof(uint32_t), sizeof(uint32_t) };
+	VkSpecializationInfo si = { 6, map, sizeof spec, spec };
 	VkShaderModuleCreateInfo mci = {
 		.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
 		.codeSize = d->spirv_bytes,
@@ -480,6 +503,10 @@ uint32_t gpu_pipeline_binding_mask(const struct gpu_pipeline *pl) { return pl->b
 uint32_t gpu_pipeline_wg_size(const struct gpu_pipeline *pl) { return pl->wg_size; }
 uint32_t gpu_pipeline_cols(const struct gpu_pipeline *pl) { return pl->cols; }
 uint32_t gpu_pipeline_rows(const struct gpu_pipeline *pl) { return pl->rows; }
+uint32_t gpu_pipeline_mmv_rows(const struct gpu_pipeline *pl, uint32_t ne0)
+{
+	return ne0 >= pl->long_k ? pl->rows_long : pl->rows;
+}
 VkPipeline gpu_pipeline_vk(const struct gpu_pipeline *pl) { return pl->pipeline; }
 VkPipelineLayout gpu_pipelines_layout(const struct gpu_pipelines *p) { return p->layout; }
 VkDescriptorSetLayout gpu_pipelines_set_layout(const struct gpu_pipelines *p) { return p->set_layout; }

@@ -7,7 +7,8 @@
  * entry GPU_PIPE_MUL_MAT_VEC_Q4_0_F32 named "mul_mat_vec_q4_0_f32".
  * Specialization constants: id 0 = workgroup size (a multiple of the
  * device's subgroup size), id 1 = columns per workgroup (mul_mat_vec), id 2 =
- * rows per workgroup (mul_mat_vec), id 3 = lanes per row (mul_mat_vec).
+ * rows per workgroup (mul_mat_vec), id 3 = lanes per row (mul_mat_vec), id 4
+ * = lanes per row for rows of >= id 5 elements (mul_mat_vec).
  *
  * The mat-vec kernels come twice from one SPIR-V: for one vector (decode of
  * one sequence: fewest registers) and for up to GPU_MMV_MAX_COLS vectors
@@ -131,6 +132,8 @@ uint32_t gpu_pipeline_binding_mask(const struct gpu_pipeline *pl);
 uint32_t gpu_pipeline_wg_size(const struct gpu_pipeline *pl);   /* spec constant 0 */
 uint32_t gpu_pipeline_cols(const struct gpu_pipeline *pl);      /* spec constant 1 */
 uint32_t gpu_pipeline_rows(const struct gpu_pipeline *pl);      /* spec constant 2 */
+/* Mat-vec rows per workgroup for rows of ne0 elements (spec constants 2-5). */
+uint32_t gpu_pipeline_mmv_rows(const struct gpu_pipeline *pl, uint32_t ne0);
 
 VkPipeline gpu_pipeline_vk(const struct gpu_pipeline *pl);
 VkPipelineLayout gpu_pipelines_layout(const struct gpu_pipelines *p);
