@@ -50,6 +50,26 @@ def pct(v, p):
     return v[k]
 
 
+class Lines:
+    """Newline-delimited JSON from the caption socket, a poll at a time."""
+
+    def __init__(self, sock):
+        self.sock, self.buf = sock, b""
+
+    def poll(self, timeout):
+        """The messages that arrived within timeout seconds ([] if none),
+        or None once the daemon closed the socket."""
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        if not r:
+            return []
+        d = self.sock.recv(1 << 20)
+        if not d:
+            return None
+        self.buf += d
+        *lines, self.buf = self.buf.split(b"\n")
+        return [json.loads(ln) for ln in lines if ln]
+
+
 def cpu_s(pid):
     with open(f"/proc/{pid}/stat") as f:
         parts = f.read().rsplit(")", 1)[1].split()
@@ -145,21 +165,15 @@ def startup(args, tmp, state):
         out["ready_s"] = round(time.monotonic() - t0, 3)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(sock)
-        buf, lat, first_t = b"", [], None
+        rd, lat, first_t = Lines(s), [], None
         end = time.monotonic() + 300
         while time.monotonic() < end:
             if first_t is not None and time.monotonic() - first_t >= args.startup_seconds:
                 break
-            r, _, _ = select.select([s], [], [], 0.2)
-            if not r:
-                continue
-            d = s.recv(1 << 20)
-            if not d:
+            msgs = rd.poll(0.2)
+            if msgs is None:
                 break
-            buf += d
-            while b"\n" in buf:
-                ln, buf = buf.split(b"\n", 1)
-                m = json.loads(ln)
+            for m in msgs:
                 if m.get("class") != "CAPTION":
                     continue
                 if first_t is None:
@@ -194,7 +208,7 @@ def one(args, tmp, n, batching):
         startup_s = time.monotonic() - t0
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(sock)
-        buf = b""
+        rd = Lines(s)
         seen = set()
         warm_end = time.monotonic() + 120
         phase = "warm"
@@ -206,16 +220,10 @@ def one(args, tmp, n, batching):
                 phase, t_meas, c0, th0 = "measure", now, cpu_s(p.pid), cpu_threads(p.pid)
             if phase == "measure" and now - t_meas >= args.seconds:
                 break
-            r, _, _ = select.select([s], [], [], 0.2)
-            if not r:
-                continue
-            d = s.recv(1 << 20)
-            if not d:
+            msgs = rd.poll(0.2)
+            if msgs is None:
                 break
-            buf += d
-            while b"\n" in buf:
-                ln, buf = buf.split(b"\n", 1)
-                m = json.loads(ln)
+            for m in msgs:
                 if m.get("class") != "CAPTION":
                     continue
                 if phase == "warm":
@@ -230,17 +238,11 @@ def one(args, tmp, n, batching):
         s.sendall(b'{"class":"POLL"}\n')
         stats = {}
         end = time.monotonic() + 5
-        while time.monotonic() < end:
-            r, _, _ = select.select([s], [], [], 0.5)
-            if r:
-                buf += s.recv(1 << 20)
-            while b"\n" in buf:
-                ln, buf = buf.split(b"\n", 1)
-                m = json.loads(ln)
-                if m.get("class") == "STATS":
-                    stats = m
-            if stats:
+        while time.monotonic() < end and not stats:
+            msgs = rd.poll(0.5)
+            if msgs is None:
                 break
+            stats = next((m for m in msgs if m.get("class") == "STATS"), stats)
         sizes = {int(k): v for k, v in stats.get("batch_sizes", {}).items()}
         nb = sum(sizes.values())
         s.close()
